@@ -1,0 +1,49 @@
+# One command each: `make dev` serves the API locally, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs Python 3.12; so do the venv and `sam build`.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .tools/sam
+export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install dev migrate reconcile lint test clean
+
+help:
+	@echo "make dev        serve the API on http://localhost:8000 (starts PostgreSQL and S3 unless configured)"
+	@echo "make test       lint, type-check and run the test suite"
+	@echo "make migrate    apply the SQL migrations to DATABASE_URL"
+	@echo "make reconcile  list objects without rows and rows without objects (ARGS=--apply deletes them)"
+
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+dev: install
+	$(BIN)/python -m local.devserver
+
+migrate: install
+	$(BIN)/python -m imageapi.migrate
+
+reconcile: install
+	$(BIN)/python -m imageapi.reconcile $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common functions local tests
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""GET /api/v1/images/{image_id}/file: the image's bytes, proxied from object storage."""
+
+import uuid
+
+from fastapi import Request, Response
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep
+from imageapi.downloads import FILE_RESPONSES, file_response
+from imageapi.storage import StorageDep
+
+app = create_app(title="Download image")
+
+
+@app.get(
+    "/api/v1/images/{image_id}/file",
+    response_class=Response,
+    responses={**FILE_RESPONSES, **error_responses(404)},
+)
+def download_image(image_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep) -> Response:
+    return file_response(request, image_id=image_id, db=db, storage=storage)
+
+
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,27 @@
+"""GET /api/v1/images/: the newest images first, a page at a time."""
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep, SettingsDep
+from imageapi.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
+from imageapi.schemas import ImagesPublic
+
+app = create_app(title="List images")
+
+
+@app.get("/api/v1/images/", response_model=ImagesPublic, responses=error_responses(400))
+def list_images(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ImagesPublic:
+    return list_page(request, db=db, settings=settings, limit=limit, cursor=cursor)
+
+
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,29 @@
+"""POST /api/v1/images/: store an image and its description."""
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep, SettingsDep
+from imageapi.schemas import UPLOAD_REQUEST_BODY, ImagePublic
+from imageapi.storage import StorageDep
+from imageapi.uploads import upload
+
+app = create_app(title="Upload image")
+
+
+@app.post(
+    "/api/v1/images/",
+    status_code=201,
+    response_model=ImagePublic,
+    responses=error_responses(400, 413, 415),
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+)
+async def upload_image(
+    request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
+) -> JSONResponse:
+    return await upload(request, db=db, storage=storage, settings=settings)
+
+
+handler = Mangum(app, lifespan="off")

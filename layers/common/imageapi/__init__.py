@@ -1,0 +1,1 @@
+"""Shared code of the image API functions: settings, data access, storage and HTTP wiring."""

@@ -1,0 +1,170 @@
+"""What every function's FastAPI app shares: error bodies, auth, request logging, OpenAPI."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError, Unauthorized
+from .logs import configure_logging, request_id
+from .schemas import ErrorBody
+from .settings import get_settings
+
+log = logging.getLogger("imageapi.access")
+
+_DESCRIPTIONS = {
+    400: "Bad request (for example an invalid cursor)",
+    401: "Missing or invalid bearer token (only when API_TOKENS is set)",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "The file is larger than MAX_UPLOAD_BYTES",
+    415: "Not a JPEG, PNG, GIF or WebP image, or not a multipart/form-data body",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "PostgreSQL or S3 is unavailable; retry after Retry-After seconds",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can return (always 401, 422, 500, 503)."""
+    every = {401, 422, 500, *codes}
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in sorted(every)}
+
+
+def create_app(*, title: str) -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        dependencies=[Depends(require_token)],
+        redirect_slashes=False,
+    )
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(RequestLog)
+    app.add_middleware(TrailingSlashInsensitive, routes=app.router.routes)
+    return app
+
+
+class TrailingSlashInsensitive:
+    """API Gateway routes /x and /x/ alike and passes the path as sent; so does every app here."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._matches(scope):
+            path = scope["path"]
+            other = path.rstrip("/") if path.endswith("/") else f"{path}/"
+            alternative = {**scope, "path": other, "raw_path": other.encode()}
+            if other and self._matches(alternative):
+                scope = alternative
+        await self.app(scope, receive, send)
+
+    def _matches(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
+
+
+def require_token(request: Request) -> None:
+    """Bearer-token check, active only when API_TOKENS is set; compares in constant time."""
+    tokens = get_settings().token_list()
+    if not tokens:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    presented = given.strip().encode()
+    valid = False
+    for token in tokens:  # no early exit: timing says nothing about which token matched
+        valid |= hmac.compare_digest(presented, token)
+    if scheme.lower() != "bearer" or not valid:
+        raise Unauthorized(
+            "Missing or invalid bearer token", headers={"WWW-Authenticate": 'Bearer realm="images"'}
+        )
+
+
+def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # "input" is left out: errors never echo what the client sent.
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logging.getLogger("imageapi").error("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+class RequestLog:
+    """One access-log line per request, with a request id also sent back as X-Request-Id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
+            request_id.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    context = scope.get("aws.context")
+    if context is not None and getattr(context, "aws_request_id", None):
+        return str(context.aws_request_id)
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex

@@ -1,0 +1,28 @@
+"""Client filenames made safe to store and to send back in Content-Disposition."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+MAX_CHARS = 200
+_EXTENSIONS = {"jpg": {"jpg", "jpeg", "jpe"}, "png": {"png"}, "gif": {"gif"}, "webp": {"webp"}}
+
+
+def sanitize_filename(raw: str | None, *, extension: str) -> str:
+    """A plain file name: no path, no control or format characters, and an extension that
+    matches the real type ("notes.txt" holding a PNG becomes "notes.txt.png")."""
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch == " " or unicodedata.category(ch)[0] not in "CZ")
+    name = name.strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not (dot and ext.lower() in _EXTENSIONS.get(extension, {extension})):
+        stem, ext = name, extension
+    stem = stem[: MAX_CHARS - len(ext) - 1].strip(" .") or "image"
+    return f"{stem}.{ext}"
+
+
+def content_disposition(filename: str) -> str:
+    """attachment, with an ASCII fallback and the exact name as RFC 5987 filename*."""
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\;' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -1,0 +1,168 @@
+"""Reads an upload's multipart body as it arrives: limits act on the first byte too many,
+and the file's size, SHA-256, first and last bytes and any markup are known once it ends."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from .imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner
+
+FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room to spare
+FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description
+MAX_PARTS = 8
+SPOOL_MAX_BYTES = 1024 * 1024  # a larger file spills from memory to a temporary file
+
+
+@dataclass
+class FilePart:
+    filename: str
+    declared_type: str
+    file: IO[bytes]
+    size: int = 0
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytes = b""
+    sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
+    markup: MarkupScanner = field(default_factory=MarkupScanner)
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.sha256.update(chunk)
+        self.markup.feed(chunk)
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+        self.file.write(chunk)
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    filename: str | None = None
+    content_type: str = ""
+    data: bytearray = field(default_factory=bytearray)
+    file: FilePart | None = None
+
+
+@dataclass
+class UploadForm:
+    fields: dict[str, list[bytes]]
+    files: dict[str, list[FilePart]]
+
+    def close(self) -> None:
+        for parts in self.files.values():
+            for part in parts:
+                part.file.close()
+
+
+class _Collector:
+    def __init__(self, max_file_bytes: int) -> None:
+        self.max_file_bytes = max_file_bytes
+        self.form = UploadForm(fields={}, files={})
+        self.part = _Part()
+        self.parts = 0
+        self.ended = False
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise BadRequest(f"Too many form parts (at most {MAX_PARTS})")
+        self.part = _Part()
+        self._headers = {}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
+        if disposition != b"form-data" or b"name" not in options:
+            raise BadRequest("Each form part needs a Content-Disposition: form-data header with a name")
+        self.part.name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" in options:
+            self.part.filename = options[b"filename"].decode("utf-8", "replace")
+            content_type = self._headers.get(b"content-type", b"application/octet-stream")
+            self.part.file = FilePart(
+                filename=self.part.filename,
+                declared_type=content_type.decode("latin-1"),
+                file=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),  # noqa: SIM115
+            )
+            self.form.files.setdefault(self.part.name, []).append(self.part.file)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self.part.file is not None:
+            if self.part.file.size + len(chunk) > self.max_file_bytes:
+                raise PayloadTooLarge(f"The file is larger than {self.max_file_bytes} bytes")
+            self.part.file.add(chunk)
+        else:
+            if len(self.part.data) + len(chunk) > FIELD_MAX_BYTES:
+                raise Unprocessable(f"Form field '{self.part.name}' is too long")
+            self.part.data += chunk
+
+    def on_part_end(self) -> None:
+        if self.part.file is None:
+            self.form.fields.setdefault(self.part.name, []).append(bytes(self.part.data))
+
+    def on_end(self) -> None:
+        self.ended = True
+
+
+async def read_upload_form(request: Request, *, max_file_bytes: int) -> UploadForm:
+    """Parses multipart/form-data from the request stream; the caller must close() the form."""
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data":
+        raise UnsupportedMediaType("Send the upload as multipart/form-data")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadRequest("The multipart/form-data content type has no boundary")
+    collector = _Collector(max_file_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_file_bytes + FORM_OVERHEAD_BYTES:
+                raise PayloadTooLarge(f"The file is larger than {max_file_bytes} bytes")
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        collector.form.close()
+        raise BadRequest("Malformed multipart body") from exc
+    except BaseException:  # a client that went away, or a limit: nothing is kept
+        collector.form.close()
+        raise
+    if not collector.ended:
+        collector.form.close()
+        raise BadRequest("Malformed multipart body: it ends before its closing boundary")
+    for part in (f for files in collector.form.files.values() for f in files):
+        part.file.seek(0)
+    return collector.form

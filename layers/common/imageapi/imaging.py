@@ -1,0 +1,120 @@
+"""Recognises JPEG, PNG, GIF and WebP by their bytes, and reads dimensions from headers only.
+
+Nothing here decodes pixels: the header and the last bytes of the file are enough to know the
+real type, the declared size, and whether the file is complete."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .errors import Unprocessable, UnsupportedMediaType
+
+HEAD_BYTES = 256 * 1024  # JPEG's SOF may follow large EXIF segments
+TAIL_BYTES = 64
+
+# Markup that makes a file dangerous to any client that sniffs it (SVG, HTML, script polyglots).
+_MARKUP = (b"<script", b"<html", b"<svg", b"<?php", b"<iframe", b"<body", b"<!doctype")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    content_type: str
+    extension: str
+    width: int | None
+    height: int | None
+
+
+def inspect(head: bytes, tail: bytes, size: int, *, max_pixels: int) -> ImageInfo:
+    """The image's real type and dimensions; raises 415 for anything else, 422 if broken."""
+    if head.startswith(b"\xff\xd8\xff"):
+        info = ImageInfo("image/jpeg", "jpg", *_jpeg_size(head))
+        complete = tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
+        info = ImageInfo("image/png", "png", *_png_size(head))
+        complete = tail.endswith(b"IEND\xaeB`\x82")
+    elif head[:6] in (b"GIF87a", b"GIF89a"):
+        info = ImageInfo("image/gif", "gif", *_gif_size(head))
+        complete = tail.endswith(b"\x3b")
+    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        info = ImageInfo("image/webp", "webp", *_webp_size(head))
+        complete = len(head) >= 8 and struct.unpack("<I", head[4:8])[0] + 8 <= size
+    else:
+        raise UnsupportedMediaType("Unsupported file type: send a JPEG, PNG, GIF or WebP image")
+    if not complete:
+        raise Unprocessable("The image is truncated or has data after its end")
+    if info.width is not None and info.height is not None:
+        if info.width == 0 or info.height == 0:
+            raise Unprocessable("The image declares a zero width or height")
+        if info.width * info.height > max_pixels:
+            raise Unprocessable(f"The image declares more than {max_pixels} pixels")
+    return info
+
+
+class MarkupScanner:
+    """Finds markup anywhere in a byte stream fed in chunks (polyglots hide it mid-file)."""
+
+    _overlap = max(len(m) for m in _MARKUP) - 1
+
+    def __init__(self) -> None:
+        self._carry = b""
+        self.found = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.found:
+            return
+        window = (self._carry + chunk).lower()
+        self.found = any(m in window for m in _MARKUP)
+        self._carry = window[-self._overlap :]
+
+
+def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None, None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        # SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC)
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= len(data):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return None, None
+        i += 2 + length
+    return None, None
+
+
+def _png_size(data: bytes) -> tuple[int | None, int | None]:
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    return None, None
+
+
+def _gif_size(data: bytes) -> tuple[int | None, int | None]:
+    if len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return width, height
+    return None, None
+
+
+def _webp_size(data: bytes) -> tuple[int | None, int | None]:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    return None, None

@@ -1,0 +1,112 @@
+"""POST /api/v1/images/: validate the form, stream the file into the bucket, store the row.
+
+Either both the object and the row exist afterwards, or neither does."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import uuid
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import repository
+from .db import Database
+from .errors import Unprocessable, UnsupportedMediaType
+from .filenames import sanitize_filename
+from .forms import FilePart, UploadForm, read_upload_form
+from .imaging import inspect
+from .links import image_url, to_public
+from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
+from .settings import Settings
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+FIELDS = {"file", "description"}
+
+
+async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
+    """201 with the new image's metadata and its Location."""
+    form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes)
+    try:
+        row = await run_in_threadpool(store_upload, form, db=db, storage=storage, settings=settings)
+    finally:
+        form.close()
+    image = to_public(row, request)
+    location = image_url(request, image.id)
+    return JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
+
+
+def store_upload(form: UploadForm, *, db: Database, storage: Storage, settings: Settings) -> ImageRow:
+    """Validates the parsed form, then writes the object and the row (blocking: run in a thread)."""
+    unknown = (set(form.fields) | set(form.files)) - FIELDS
+    if unknown:
+        raise Unprocessable("Unexpected form field: send only file and description")
+    description = _description(form)
+    part = _file(form)
+    if part.size == 0:
+        raise Unprocessable("The file is empty")
+    info = inspect(bytes(part.head), part.tail, part.size, max_pixels=settings.max_image_pixels)
+    if part.markup.found:
+        raise UnsupportedMediaType("The file contains markup or script: polyglot files are refused")
+    image_id = uuid.uuid4()
+    image = ImageCreate(
+        id=image_id,
+        object_key=f"images/{image_id}",
+        description=description,
+        filename=sanitize_filename(part.filename, extension=info.extension),
+        content_type=info.content_type,
+        size_bytes=part.size,
+        sha256=part.sha256.hexdigest(),
+        width=info.width,
+        height=info.height,
+    )
+    storage.put(key=image.object_key, body=part.file, content_type=image.content_type)
+    try:
+        return db.run(repository.insert_image, image=image)
+    except BaseException:
+        _remove_object(storage, image.object_key)
+        raise
+
+
+def _remove_object(storage: Storage, key: str) -> None:
+    try:
+        storage.delete(key=key)
+    except Exception:  # the reconciliation command finds what is left behind
+        log.error("could not remove the object of a failed upload", extra={"fields": {"image_key": key}})
+
+
+def _description(form: UploadForm) -> str:
+    values = form.fields.get("description", [])
+    if form.files.get("description"):
+        raise Unprocessable("description must be a text field, not a file")
+    if not values:
+        raise Unprocessable("description is required")
+    if len(values) > 1:
+        raise Unprocessable("description was sent more than once")
+    try:
+        text = values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unprocessable("description must be valid UTF-8") from None
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        raise Unprocessable("description must not be empty")
+    if len(text) > DESCRIPTION_MAX_CHARS:
+        raise Unprocessable(f"description must be at most {DESCRIPTION_MAX_CHARS} characters")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+        raise Unprocessable("description must not contain control characters")
+    return text
+
+
+def _file(form: UploadForm) -> FilePart:
+    if form.fields.get("file"):
+        raise Unprocessable("file must be a file part (with a filename)")
+    files = form.files.get("file", [])
+    if not files:
+        raise Unprocessable("file is required")
+    if len(files) > 1:
+        raise Unprocessable("file was sent more than once")
+    return files[0]

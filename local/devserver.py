@@ -1,0 +1,97 @@
+"""One ASGI app serving every function of template.yaml, each through its own FastAPI app.
+
+Run it with `make dev`: it starts PostgreSQL and S3 when none are configured, applies the
+migrations and serves http://localhost:8000 (with /docs)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from local.routes import RouteTable, load_handler, load_routes
+
+
+class DevServer:
+    """Dispatches each request to the app of the function whose route matches, as API Gateway does."""
+
+    def __init__(self, table: RouteTable | None = None) -> None:
+        self.table = table or RouteTable(load_routes())
+        self.apps: dict[str, ASGIApp] = {
+            route.function: load_handler(route).app for route in self.table.routes
+        }
+        self._openapi: dict[str, Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/openapi.json":
+            await JSONResponse(self.openapi())(scope, receive, send)
+            return
+        if path == "/docs":
+            await get_swagger_ui_html(openapi_url="/openapi.json", title="Image API")(scope, receive, send)
+            return
+        route, _, allowed = self.table.match(scope["method"], path)
+        if route is not None:
+            await self.apps[route.function](scope, receive, send)
+        elif allowed:
+            headers = {"Allow": ", ".join(allowed)}
+            await JSONResponse({"detail": "Method Not Allowed"}, 405, headers)(scope, receive, send)
+        else:
+            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The functions' OpenAPI documents merged into one."""
+        if self._openapi is None:
+            merged: dict[str, Any] = {
+                "openapi": "3.1.0",
+                "info": {"title": "Image API", "version": "1.0.0"},
+                "paths": {},
+                "components": {"schemas": {}},
+            }
+            for app in self.apps.values():
+                doc = app.openapi()  # type: ignore[attr-defined]
+                for path, operations in doc.get("paths", {}).items():
+                    merged["paths"].setdefault(path, {}).update(operations)
+                merged["components"]["schemas"].update(doc.get("components", {}).get("schemas", {}))
+            self._openapi = merged
+        return self._openapi
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("DEV_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DEV_PORT", "8000")))
+    args = parser.parse_args()
+
+    from local.stack import local_stack
+
+    with local_stack() as banner:
+        import uvicorn
+
+        app = DevServer()
+        print(banner.format(url=f"http://localhost:{args.port}"), flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,7 +11,7 @@ SAM_VENV := .tools/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev migrate reconcile lint test clean
+.PHONY: help install sam events dev migrate reconcile lint test clean
 
 help:
 	@echo "make dev        serve the API on http://localhost:8000 (starts PostgreSQL and S3 unless configured)"
@@ -47,3 +47,16 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# SAM CLI pins its own boto3, so it lives in a venv of its own.
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+sam: $(SAM_VENV)/.installed
+
+events: install sam
+	$(BIN)/python -m local.generate_events

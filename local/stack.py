@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from local.routes import LAYER_DIR, ROOT
 from local.services import (
@@ -18,7 +19,7 @@ from local.services import (
     s3_environment,
 )
 
-DATA_DIR = ROOT / ".local-data"
+DATA_DIR = Path(os.environ.get("DEV_DATA_DIR", ROOT / ".local-data"))
 
 
 @contextmanager
@@ -35,7 +36,7 @@ def local_stack() -> Iterator[str]:
         else:
             url = stack.enter_context(embedded_postgres(DATA_DIR / "postgres", keep=True))
             apply_environment({"DATABASE_URL": url})
-            lines.append("PostgreSQL  embedded, data in .local-data/postgres: kept across restarts")
+            lines.append(f"PostgreSQL  embedded, data in {DATA_DIR / 'postgres'}: kept across restarts")
         local_s3 = not (os.environ.get("S3_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
         if local_s3:
             endpoint = stack.enter_context(moto_s3())

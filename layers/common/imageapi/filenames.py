@@ -6,14 +6,17 @@ import unicodedata
 from urllib.parse import quote
 
 MAX_CHARS = 200
+_RESERVED = set('"<>:|?*')  # not allowed in names on Windows, and trouble in headers
 _EXTENSIONS = {"jpg": {"jpg", "jpeg", "jpe"}, "png": {"png"}, "gif": {"gif"}, "webp": {"webp"}}
 
 
 def sanitize_filename(raw: str | None, *, extension: str) -> str:
-    """A plain file name: no path, no control or format characters, and an extension that
+    """A portable file name: no path, no control, format or reserved characters, and an extension that
     matches the real type ("notes.txt" holding a PNG becomes "notes.txt.png")."""
     name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch == " " or unicodedata.category(ch)[0] not in "CZ")
+    name = "".join(
+        ch for ch in name if ch == " " or (unicodedata.category(ch)[0] not in "CZ" and ch not in _RESERVED)
+    )
     name = name.strip(" .")
     stem, dot, ext = name.rpartition(".")
     if not (dot and ext.lower() in _EXTENSIONS.get(extension, {extension})):

@@ -18,6 +18,7 @@ from .imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner
 FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room to spare
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description
 MAX_PARTS = 8
+HEADER_MAX_BYTES = 32 * 1024  # room for a 10,000-character filename
 SPOOL_MAX_BYTES = 1024 * 1024  # a larger file spills from memory to a temporary file
 
 
@@ -145,7 +146,11 @@ async def read_upload_form(request: Request, *, max_file_bytes: int) -> UploadFo
     if not boundary:
         raise BadRequest("The multipart/form-data content type has no boundary")
     collector = _Collector(max_file_bytes)
-    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    parser = MultipartParser(
+        boundary,
+        collector.callbacks(),  # type: ignore[arg-type]
+        max_header_size=HEADER_MAX_BYTES,
+    )
     received = 0
     try:
         async for chunk in request.stream():

@@ -1,0 +1,179 @@
+"""Session fixtures: a real PostgreSQL and a real S3 HTTP endpoint, started here unless
+TEST_DATABASE_URL / TEST_S3_ENDPOINT_URL point at external ones; each test starts empty."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from local.services import embedded_postgres, ensure_bucket, moto_s3, s3_client, s3_environment
+from tests.support.targets import EventTarget, HttpTarget, Target
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    """Points the layer's settings at a fresh database and bucket for this session."""
+    with ExitStack() as stack:
+        server_url = os.environ.get("TEST_DATABASE_URL") or stack.enter_context(
+            embedded_postgres(Path(tempfile.mkdtemp(prefix="imageapi-pg-")) / "data", keep=False)
+        )
+        database_url = stack.enter_context(_fresh_database(server_url))
+        endpoint = os.environ.get("TEST_S3_ENDPOINT_URL") or stack.enter_context(moto_s3())
+        env = {
+            **s3_environment(endpoint),
+            "DATABASE_URL": database_url,
+            "S3_BUCKET": f"imageapi-test-{uuid.uuid4().hex[:12]}",
+            "MAX_UPLOAD_BYTES": str(5 * 1024 * 1024),
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "REGION"):
+            if os.environ.get(f"TEST_S3_{name}"):
+                env[f"S3_{name}"] = os.environ[f"TEST_S3_{name}"]
+        previous = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        _reset_layer_caches()
+        from imageapi.migrate import migrate
+
+        migrate()
+        client = _s3(env)
+        ensure_bucket(client, env["S3_BUCKET"])
+        try:
+            yield env
+        finally:
+            _empty_bucket(client, env["S3_BUCKET"])
+            client.delete_bucket(Bucket=env["S3_BUCKET"])
+            from imageapi.db import get_database
+
+            get_database().close()
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _reset_layer_caches() -> None:
+    from imageapi.db import get_database
+    from imageapi.settings import get_settings
+    from imageapi.storage import get_storage
+
+    get_settings.cache_clear()
+    get_database.cache_clear()
+    get_storage.cache_clear()
+
+
+@contextmanager
+def _fresh_database(server_url: str) -> Iterator[str]:
+    """A new database on the server, dropped afterwards, so runs never see each other's rows."""
+    name = f"imageapi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _s3(env: dict[str, str]) -> Any:
+    return s3_client(
+        env["S3_ENDPOINT_URL"],
+        region_name=env["S3_REGION"],
+        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+    )
+
+
+def _empty_bucket(client: Any, bucket: str) -> None:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+class Stores:
+    """What is really stored: rows in PostgreSQL and objects in the bucket."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.bucket = env["S3_BUCKET"]
+        self.s3 = _s3(env)
+
+    def rows(self) -> list[dict[str, Any]]:
+        with psycopg.connect(self.env["DATABASE_URL"]) as conn:
+            cur = conn.execute("SELECT * FROM images ORDER BY created_at")
+            names = [c.name for c in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def object_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def unfinished_uploads(self) -> list[str]:
+        return [u["Key"] for u in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])]
+
+    def assert_empty(self) -> None:
+        assert self.rows() == []
+        assert self.object_keys() == []
+        assert self.unfinished_uploads() == []
+
+    def clear(self) -> None:
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("TRUNCATE images")
+        _empty_bucket(self.s3, self.bucket)
+
+
+@pytest.fixture
+def stores(services: dict[str, str]) -> Iterator[Stores]:
+    """Empties the table and the bucket before the test; yields a view of both."""
+    found = Stores(services)
+    found.clear()
+    yield found
+
+
+@pytest.fixture(scope="session")
+def dev_server(services: dict[str, str]) -> Iterator[str]:
+    """The dev server's app under uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    from local.devserver import DevServer
+
+    port = _free_port()
+    config = uvicorn.Config(DevServer(), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "dev server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(params=["devserver", "events"])
+def target(request: pytest.FixtureRequest, services: dict[str, str]) -> Target:
+    """Each HTTP-level test runs once per way of reaching the API."""
+    if request.param == "devserver":
+        return HttpTarget("devserver", request.getfixturevalue("dev_server"))
+    return EventTarget()

@@ -1,0 +1,102 @@
+"""Each function's handler, called as Lambda calls it, with REST (v1) and HTTP API (v2) events."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import Any
+
+import pytest
+
+from local.routes import RouteTable, load_handler, load_routes
+from tests.conftest import Stores
+from tests.support.events import body_bytes, header, load_event
+from tests.support.targets import LambdaContext
+
+VERSIONS = ["v1", "v2"]
+
+
+def invoke(function_dir: str, event: dict[str, Any]) -> dict[str, Any]:
+    [route] = [r for r in RouteTable(load_routes()).routes if r.code_dir.name == function_dir]
+    return load_handler(route)(event, LambdaContext())
+
+
+def uploaded_png(version: str) -> bytes:
+    """The PNG inside the upload fixture's multipart body."""
+    body = base64.b64decode(load_event(f"upload_image.{version}")["body"])
+    start = body.index(b"\x89PNG")
+    return body[start : body.index(b"\r\n--", start)]
+
+
+def upload(version: str) -> dict[str, Any]:
+    result = invoke("upload_image", load_event(f"upload_image.{version}"))
+    assert result["statusCode"] == 201, result
+    return json.loads(body_bytes(result))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_upload_event_stores_the_image(version: str, stores: Stores) -> None:
+    image = upload(version)
+    png = uploaded_png(version)
+    assert image["sha256"] == hashlib.sha256(png).hexdigest()
+    assert image["size_bytes"] == len(png)
+    assert (image["content_type"], image["width"], image["height"]) == ("image/png", 4, 3)
+    assert image["description"] == "Sunset in Berlin"
+    assert len(stores.rows()) == 1 and len(stores.object_keys()) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_download_url_is_the_api_own_never_s3(version: str, stores: Stores) -> None:
+    image = upload(version)
+    # REST APIs serve under a stage (/prod); HTTP APIs here use the $default stage.
+    stage = "/prod" if version == "v1" else ""
+    base = f"https://[0-9a-z]+.execute-api.us-east-1.amazonaws.com{stage}"
+    assert re.fullmatch(f"{base}/api/v1/images/{image['id']}/file", image["download_url"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_get_event_returns_metadata(version: str, stores: Stores) -> None:
+    image = upload(version)
+    result = invoke("get_image", load_event(f"get_image.{version}", image_id=image["id"]))
+    assert result["statusCode"] == 200
+    assert json.loads(body_bytes(result)) == image
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_list_event_pages(version: str, stores: Stores) -> None:
+    first, second = upload(version), upload(version)
+    result = invoke("list_images", load_event(f"list_images.{version}", query={"limit": "1"}))
+    assert result["statusCode"] == 200
+    page = json.loads(body_bytes(result))
+    assert [i["id"] for i in page["items"]] == [second["id"]]
+    result = invoke(
+        "list_images", load_event(f"list_images.{version}", query={"cursor": page["next_cursor"]})
+    )
+    assert [i["id"] for i in json.loads(body_bytes(result))["items"]] == [first["id"]]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_download_event_returns_base64_bytes(version: str, stores: Stores) -> None:
+    image = upload(version)
+    result = invoke("download_image", load_event(f"download_image.{version}", image_id=image["id"]))
+    assert result["statusCode"] == 200
+    assert result["isBase64Encoded"] is True
+    data = body_bytes(result)
+    assert data == uploaded_png(version)
+    assert hashlib.sha256(data).hexdigest() == image["sha256"]
+    assert header(result, "content-type") == "image/png"
+    assert header(result, "etag") == f'"{image["sha256"]}"'
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unknown_and_malformed_ids(version: str, stores: Stores) -> None:
+    unknown = invoke(
+        "get_image", load_event(f"get_image.{version}", image_id="11111111-1111-4111-8111-111111111111")
+    )
+    assert unknown["statusCode"] == 404
+    assert json.loads(unknown["body"]) == {"detail": "Image not found"}
+    malformed = invoke("download_image", load_event(f"download_image.{version}", image_id="not-a-uuid"))
+    assert malformed["statusCode"] == 422
+    assert json.loads(malformed["body"])["detail"][0]["loc"] == ["path", "image_id"]

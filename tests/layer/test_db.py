@@ -1,0 +1,66 @@
+"""The database module against a real server: reuse, reconnection, pool, migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from imageapi.db import Database, _Pool, _SingleConnection, resolve_conninfo
+from imageapi.errors import DatabaseUnavailable
+from imageapi.migrate import apply_migrations, pending_files
+from imageapi.settings import get_settings
+
+
+def backend_pid(conn: psycopg.Connection[Any]) -> int:
+    return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+
+
+def terminate(pid: int) -> None:
+    with psycopg.connect(resolve_conninfo(get_settings()), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.parametrize("source", ["single", "pool"])
+def test_a_killed_connection_is_replaced_transparently(services: dict[str, str], source: str) -> None:
+    conninfo = resolve_conninfo(get_settings())
+    db = Database(_SingleConnection(conninfo) if source == "single" else _Pool(conninfo, 1))
+    try:
+        first = db.run(backend_pid)
+        assert db.run(backend_pid) == first  # reused, not reopened
+        terminate(first)
+        second = db.run(backend_pid)  # the next call just works
+        assert second != first
+    finally:
+        db.close()
+
+
+def test_an_unreachable_database_is_a_clear_503() -> None:
+    db = Database(_SingleConnection("host=127.0.0.1 port=1 dbname=x connect_timeout=1"))
+    with pytest.raises(DatabaseUnavailable) as raised:
+        db.run(backend_pid)
+    assert raised.value.status_code == 503
+    assert raised.value.headers == {"Retry-After": "5"}
+
+
+def test_migrations_apply_once(services: dict[str, str]) -> None:
+    with psycopg.connect(resolve_conninfo(get_settings()), autocommit=True) as conn:
+        assert apply_migrations(conn) == []  # the session already applied them
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [p.stem for p in pending_files()]
+
+
+def test_migrations_run_on_an_empty_database(services: dict[str, str]) -> None:
+    admin_url = resolve_conninfo(get_settings())
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS imageapi_migrate_check")
+        admin.execute("CREATE DATABASE imageapi_migrate_check")
+    try:
+        url = psycopg.conninfo.make_conninfo(admin_url, dbname="imageapi_migrate_check")
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert apply_migrations(conn) == [p.stem for p in pending_files()]
+            assert conn.execute("SELECT count(*) FROM images").fetchone() == (0,)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute("DROP DATABASE imageapi_migrate_check WITH (FORCE)")

@@ -1,0 +1,55 @@
+"""Type sniffing and header-only dimensions, on real images made by Pillow."""
+
+from __future__ import annotations
+
+import pytest
+
+from imageapi.errors import Unprocessable, UnsupportedMediaType
+from imageapi.imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner, inspect
+from tests.support.images import make_image, png_declaring
+
+
+def check(data: bytes, max_pixels: int = 10**8) -> tuple[str, int | None, int | None]:
+    info = inspect(data[:HEAD_BYTES], data[-TAIL_BYTES:], len(data), max_pixels=max_pixels)
+    return info.content_type, info.width, info.height
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/gif"), ("WEBP", "image/webp")],
+)
+@pytest.mark.parametrize("size", [(1, 1), (317, 211), (4000, 3)])
+def test_real_images_give_type_and_size(fmt: str, content_type: str, size: tuple[int, int]) -> None:
+    assert check(make_image(fmt, size)) == (content_type, *size)
+
+
+def test_lossless_and_extended_webp() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    for options in ({"lossless": True}, {"exif": b"Exif\0\0" + b"\0" * 20}):
+        out = BytesIO()
+        Image.new("RGBA", (33, 17)).save(out, format="WEBP", **options)
+        assert check(out.getvalue()) == ("image/webp", 33, 17)
+
+
+def test_pixel_limit_guards_declared_dimensions() -> None:
+    with pytest.raises(Unprocessable, match="more than 100 pixels"):
+        check(png_declaring(11, 10), max_pixels=100)
+    assert check(png_declaring(10, 10), max_pixels=100)[1:] == (10, 10)
+
+
+def test_unknown_bytes_are_415() -> None:
+    with pytest.raises(UnsupportedMediaType):
+        check(b"BM" + b"\0" * 100)  # BMP is not accepted
+
+
+def test_markup_is_found_across_chunk_boundaries() -> None:
+    scanner = MarkupScanner()
+    for chunk in (b"\x89PNG....<scr", b"IPT>alert(1)"):
+        scanner.feed(chunk)
+    assert scanner.found
+    clean = MarkupScanner()
+    clean.feed(make_image("PNG", (50, 50), noise=True))
+    assert not clean.found

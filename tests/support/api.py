@@ -1,0 +1,45 @@
+"""The API's four routes as calls on any Target, with JSON decoded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from local.apigw import HttpResponse
+from tests.support.multipart import upload_body
+from tests.support.targets import Target
+
+IMAGES = "/api/v1/images/"
+
+
+@dataclass
+class Api:
+    target: Target
+
+    def upload(self, data: bytes, **form: str) -> HttpResponse:
+        body, content_type = upload_body(data, **form)
+        return self.target.request("POST", IMAGES, headers={"content-type": content_type}, body=body)
+
+    def upload_ok(self, data: bytes, **form: str) -> dict[str, Any]:
+        response = self.upload(data, **form)
+        assert response.status == 201, response.body
+        return json_of(response)
+
+    def list(self, query: str = "") -> HttpResponse:
+        return self.target.request("GET", f"{IMAGES}?{query}" if query else IMAGES)
+
+    def get(self, image_id: str) -> HttpResponse:
+        return self.target.request("GET", f"{IMAGES}{image_id}")
+
+    def download(self, image_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.target.request("GET", f"{IMAGES}{image_id}/file", headers=headers)
+
+    def post_raw(self, body: bytes, content_type: str | None) -> HttpResponse:
+        headers = {"content-type": content_type} if content_type else {}
+        return self.target.request("POST", IMAGES, headers=headers, body=body)
+
+
+def json_of(response: HttpResponse) -> Any:
+    assert (response.header("content-type") or "").startswith("application/json"), response.headers
+    return json.loads(response.body)

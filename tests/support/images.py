@@ -1,0 +1,42 @@
+"""Real images made with Pillow, and the broken or hostile files the API must refuse."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from PIL import Image
+
+
+def make_image(fmt: str = "PNG", size: tuple[int, int] = (32, 24), *, noise: bool = False) -> bytes:
+    """An image file in fmt (PNG, JPEG, GIF, WEBP); noise=True makes it barely compressible."""
+    if noise:
+        import os
+
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (200, 80, 40))
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height, with tiny data (a decompression bomb's shape)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b"")
+    )
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+TEXT = b"just some text, not an image\n"

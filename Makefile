@@ -11,13 +11,16 @@ SAM_VENV := .tools/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install sam events dev migrate reconcile lint test clean
+.PHONY: help install sam events dev gateway build migrate reconcile lint test bench clean
 
 help:
 	@echo "make dev        serve the API on http://localhost:8000 (starts PostgreSQL and S3 unless configured)"
 	@echo "make test       lint, type-check and run the test suite"
 	@echo "make migrate    apply the SQL migrations to DATABASE_URL"
 	@echo "make reconcile  list objects without rows and rows without objects (ARGS=--apply deletes them)"
+	@echo "make gateway    the API Gateway emulator on http://localhost:8000, functions invoked in-process"
+	@echo "make build      sam build (no containers) into .aws-sam/build"
+	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -31,6 +34,15 @@ install: $(BIN)/.installed
 dev: install
 	$(BIN)/python -m local.devserver
 
+gateway: install
+	$(BIN)/python -m local.gateway
+
+build: sam
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build --cached
+
+bench: install sam
+	$(BIN)/python -m bench
+
 migrate: install
 	$(BIN)/python -m imageapi.migrate
 
@@ -42,7 +54,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common functions local tests
 
-test: lint
+test: lint sam
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

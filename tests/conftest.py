@@ -43,7 +43,7 @@ def services() -> Iterator[dict[str, str]]:
                 env[f"S3_{name}"] = os.environ[f"TEST_S3_{name}"]
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        _reset_layer_caches()
+        reset_layer_caches()
         from imageapi.migrate import migrate
 
         migrate()
@@ -64,11 +64,14 @@ def services() -> Iterator[dict[str, str]]:
                     os.environ[key] = value
 
 
-def _reset_layer_caches() -> None:
+def reset_layer_caches() -> None:
+    """Makes the layer read its settings again (closing the cached database connection)."""
     from imageapi.db import get_database
     from imageapi.settings import get_settings
     from imageapi.storage import get_storage
 
+    if get_database.cache_info().currsize:
+        get_database().close()
     get_settings.cache_clear()
     get_database.cache_clear()
     get_storage.cache_clear()

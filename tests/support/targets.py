@@ -4,6 +4,8 @@ API Gateway v2 event that the request would have become."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -12,6 +14,25 @@ import httpx
 
 from local.apigw import HttpResponse, build_v2_event, response_from_result
 from local.routes import RouteTable, load_handler, load_routes
+
+# What a response must never show: storage keys, S3 endpoints, tracebacks, SQL, library names.
+_LEAKS = re.compile(
+    r"(?<!/api/v1/)images/[0-9a-f-]{36}|s3\.amazonaws|Traceback|File \"|psycopg|botocore"
+    r"|\bSELECT\b|\bINSERT INTO\b|\bFROM images\b",
+)
+
+
+def assert_nothing_leaks(response: HttpResponse) -> HttpResponse:
+    """Checked on every response any test receives."""
+    if (response.header("content-type") or "").startswith("image/"):
+        return response  # the image's own bytes
+    text = response.body.decode("utf-8", "replace") + repr(response.headers)
+    found = _LEAKS.search(text)
+    assert found is None, f"response leaks {found.group(0)!r}: {text[:300]}"
+    for name in ("S3_BUCKET", "S3_ENDPOINT_URL"):
+        value = os.environ.get(name)
+        assert not value or value not in text, f"response leaks {name}"
+    return response
 
 
 class Target(Protocol):
@@ -34,7 +55,9 @@ class HttpTarget:
     ) -> HttpResponse:
         with httpx.Client(base_url=self.base_url, timeout=30) as client:
             response = client.request(method, url, headers=headers, content=body)
-        return HttpResponse(response.status_code, list(response.headers.multi_items()), response.content)
+        return assert_nothing_leaks(
+            HttpResponse(response.status_code, list(response.headers.multi_items()), response.content)
+        )
 
 
 class EventTarget:
@@ -63,7 +86,7 @@ class EventTarget:
             body=body,
             path_parameters=params,
         )
-        return response_from_result(load_handler(route)(event, LambdaContext()))
+        return assert_nothing_leaks(response_from_result(load_handler(route)(event, LambdaContext())))
 
 
 @dataclass

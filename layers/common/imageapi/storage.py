@@ -50,43 +50,53 @@ class StoredObject:
             self.body.close()
 
 
-def _client_kwargs(settings: Settings) -> tuple[str, dict[str, Any]]:
-    """Which endpoint to use, and why: S3_ENDPOINT_URL, then LOCALSTACK_HOST, then boto3's own."""
-    config = Config(
+def _config(settings: Settings) -> Config:
+    return Config(
         s3={"addressing_style": "path" if settings.s3_force_path_style else "auto"},
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=3,
         read_timeout=30,
     )
-    kwargs: dict[str, Any] = {"config": config}
+
+
+def make_client(settings: Settings) -> Any:
+    """An S3 client for, in this order: S3_ENDPOINT_URL, LOCALSTACK_HOST, boto3's own resolution
+    (AWS itself, AWS_ENDPOINT_URL, profiles). Logs which, never the credentials."""
+    kwargs: dict[str, Any] = {"config": _config(settings)}
     if settings.s3_region:
         kwargs["region_name"] = settings.s3_region
     if settings.s3_access_key_id and settings.s3_secret_access_key:
         kwargs["aws_access_key_id"] = settings.s3_access_key_id
         kwargs["aws_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
     if settings.s3_endpoint_url:
-        return f"S3_ENDPOINT_URL {settings.s3_endpoint_url}", {
-            **kwargs,
-            "endpoint_url": settings.s3_endpoint_url,
-        }
-    if settings.localstack_host:
-        return f"LOCALSTACK_HOST {settings.localstack_host}", {
-            **kwargs,
-            "localstack_host": settings.localstack_host,
-        }
-    return "boto3 default resolution", kwargs
+        source, client = (
+            "S3_ENDPOINT_URL",
+            boto3.session.Session().client("s3", endpoint_url=settings.s3_endpoint_url, **kwargs),
+        )
+    elif settings.localstack_host:
+        source, client = "LOCALSTACK_HOST", _localstack_client(settings.localstack_host, kwargs)
+    else:
+        source, client = "boto3 default resolution", boto3.session.Session().client("s3", **kwargs)
+    log.info(
+        "S3 endpoint chosen",
+        extra={
+            "fields": {"source": source, "endpoint": client.meta.endpoint_url, "bucket": settings.s3_bucket}
+        },
+    )
+    return client
 
 
-def make_client(settings: Settings) -> Any:
-    source, kwargs = _client_kwargs(settings)
-    log.info("S3 endpoint from %s, bucket %s", source, settings.s3_bucket)
-    localstack_host = kwargs.pop("localstack_host", None)
-    if localstack_host is not None:
-        import localstack_client.session  # only when pointed at LocalStack
+def _localstack_client(host: str, kwargs: dict[str, Any]) -> Any:
+    import localstack_client.session  # only when pointed at LocalStack
 
-        session = localstack_client.session.Session(localstack_host=localstack_host)
-        return session.client("s3", **kwargs)
-    return boto3.session.Session().client("s3", **kwargs)
+    # The session sets endpoint, region and credentials itself; ours win where given.
+    session = localstack_client.session.Session(
+        localstack_host=host,
+        region_name=kwargs.pop("region_name", "us-east-1"),
+        aws_access_key_id=kwargs.pop("aws_access_key_id", "test"),
+        aws_secret_access_key=kwargs.pop("aws_secret_access_key", "test"),
+    )
+    return session.client("s3", **kwargs)
 
 
 class Storage:

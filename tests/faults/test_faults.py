@@ -1,0 +1,226 @@
+"""Faults injected for real: an S3 server stopped or cutting connections part-way, PostgreSQL
+refusing connections or killing them, a client going away, a process crashing mid-upload.
+Nothing acknowledged is lost and nothing half-written stays behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from local.apigw import HttpResponse
+from local.services import ensure_bucket, moto_s3, s3_client
+from tests.conftest import Stores, reset_layer_caches
+from tests.support.api import Api, json_of
+from tests.support.faults import cutting_proxy
+from tests.support.images import make_image
+from tests.support.multipart import upload_body
+from tests.support.targets import EventTarget, Target
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def use(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Points the running code (dev server thread and handlers alike) at other settings."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_layer_caches()
+
+
+@pytest.fixture(autouse=True)
+def restore_caches() -> Iterator[None]:
+    yield
+    reset_layer_caches()
+
+
+@pytest.fixture
+def api(target: Target, stores: Stores) -> Api:
+    return Api(target)
+
+
+def assert_unavailable(response: HttpResponse, what: str) -> None:
+    assert response.status == 503, response.body
+    assert response.header("retry-after") == "5"
+    assert what in json_of(response)["detail"]
+
+
+def test_s3_down_during_upload_is_503_and_stores_no_row(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with moto_s3() as endpoint:
+        ensure_bucket(s3_client(endpoint), services["S3_BUCKET"])
+        use(monkeypatch, S3_ENDPOINT_URL=endpoint)
+    # The server is stopped now; its port refuses connections.
+    response = api.upload(make_image("PNG"))
+    assert_unavailable(response, "object storage is unavailable")
+    assert stores.rows() == []
+
+
+def test_s3_down_during_download_is_503(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with moto_s3() as endpoint:
+        ensure_bucket(s3_client(endpoint), services["S3_BUCKET"])
+        use(monkeypatch, S3_ENDPOINT_URL=endpoint)
+        image = api.upload_ok(make_image("PNG"))
+        assert api.download(image["id"]).status == 200
+    response = api.download(image["id"])
+    assert_unavailable(response, "object storage is unavailable")
+    assert json_of(api.get(image["id"]))["id"] == image["id"]  # metadata needs no S3
+
+
+@pytest.mark.parametrize("size", ["single", "multipart"])
+def test_s3_failing_part_way_leaves_nothing(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    # 20 MiB crosses the 16 MiB multipart threshold: parts fail, the upload is aborted.
+    data = make_image("PNG", (600, 400) if size == "single" else (2600, 2700), noise=True)
+    with cutting_proxy(services["S3_ENDPOINT_URL"]) as proxy:
+        use(monkeypatch, S3_ENDPOINT_URL=proxy.url, MAX_UPLOAD_BYTES=str(32 * 1024 * 1024))
+        proxy.cut_after = 256 * 1024  # small requests (abort, delete) still pass
+        response = api.upload(data)
+        assert proxy.cuts > 0
+    assert_unavailable(response, "object storage is unavailable")
+    stores.assert_empty()
+
+
+@contextmanager
+def database_refusing(services: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL refuses new connections to the test database and drops the open ones."""
+    name = psycopg.conninfo.conninfo_to_dict(services["DATABASE_URL"])["dbname"]
+    admin_url = psycopg.conninfo.make_conninfo(services["DATABASE_URL"], dbname="postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_database_down_during_upload_is_503_and_removes_the_object(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imageapi.storage import Storage
+
+    api.upload_ok(make_image("PNG"))  # a warm connection, which is about to be killed
+    stores.clear()
+    written: list[str] = []
+    put = Storage.put
+
+    def put_and_note(self: Storage, **kwargs: Any) -> None:
+        put(self, **kwargs)
+        written.append(kwargs["key"])
+
+    monkeypatch.setattr(Storage, "put", put_and_note)
+    with database_refusing(services):
+        response = api.upload(make_image("PNG"))
+    assert_unavailable(response, "database is unavailable")
+    assert len(written) == 1  # the object was written...
+    stores.assert_empty()  # ...and removed; no row either
+
+
+def test_a_connection_killed_between_warm_invocations_does_not_matter(
+    stores: Stores, services: dict[str, str]
+) -> None:
+    api = Api(EventTarget())
+    image = api.upload_ok(make_image("PNG"))
+    name = psycopg.conninfo.conninfo_to_dict(services["DATABASE_URL"])["dbname"]
+    with psycopg.connect(services["DATABASE_URL"], autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    assert api.get(image["id"]).status == 200  # no restart needed
+
+
+def test_client_disconnecting_mid_upload_leaves_nothing(dev_server: str, stores: Stores) -> None:
+    body, content_type = upload_body(make_image("PNG", (800, 800), noise=True))
+    host, port = dev_server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        head = (
+            f"POST /api/v1/images/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[: len(body) // 2])
+        time.sleep(0.3)
+    time.sleep(1.0)  # let the server notice and clean up
+    stores.assert_empty()
+
+
+CRASHING_UPLOAD = """
+import io, os, sys
+import imageapi.repository
+from imageapi.db import get_database
+from imageapi.forms import FilePart, UploadForm
+from imageapi.settings import get_settings
+from imageapi.storage import get_storage
+from imageapi.uploads import store_upload
+
+def crash(*args, **kwargs):
+    os._exit(17)  # the process dies between the object write and the row insert
+
+imageapi.repository.insert_image = crash
+data = open(sys.argv[1], "rb").read()
+part = FilePart(filename="a.png", declared_type="image/png", file=io.BytesIO(data))
+part.add(data)
+part.file.seek(0)
+form = UploadForm(fields={"description": [b"crash"]}, files={"file": [part]})
+store_upload(form, db=get_database(), storage=get_storage(), settings=get_settings())
+"""
+
+
+def run_reconcile(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imageapi.reconcile", "--grace-minutes", "0", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def test_crash_between_object_and_row_leaves_an_orphan_that_reconcile_removes(
+    stores: Stores, services: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **services, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}:{ROOT}"}
+    image = tmp_path / "a.png"
+    image.write_bytes(make_image("PNG"))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_UPLOAD, str(image)], env=env, timeout=60, check=False
+    )
+    assert crashed.returncode == 17
+    [orphan] = stores.object_keys()
+    assert stores.rows() == []
+    kept = Api(EventTarget()).upload_ok(make_image("GIF"))  # a healthy image alongside
+    # and a row whose object is gone
+    with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256)"
+            " VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1, repeat('0', 64))"
+        )
+
+    dry = run_reconcile(env)
+    assert f'"{orphan}"' in dry.stdout and '"images/lost"' in dry.stdout
+    assert orphan in stores.object_keys() and len(stores.rows()) == 2  # a dry run deletes nothing
+
+    run_reconcile(env, "--apply")
+    assert [str(r["id"]) for r in stores.rows()] == [kept["id"]]
+    assert len(stores.object_keys()) == 1 and orphan not in stores.object_keys()

@@ -1,0 +1,110 @@
+"""Bearer tokens when API_TOKENS is set, and logs that are JSON, carry a request id, and hold
+neither tokens nor file bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from imageapi.logs import JsonFormatter
+from tests.conftest import Stores
+from tests.support.api import IMAGES, Api, json_of
+from tests.support.images import make_image
+from tests.support.multipart import upload_body
+from tests.support.targets import Target
+
+TOKENS = "first-token-0123456789,second-token-9876543210"
+ID = "6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a"
+
+
+@pytest.fixture
+def api(target: Target, stores: Stores) -> Api:
+    return Api(target)
+
+
+@pytest.fixture
+def tokens_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from imageapi.settings import get_settings
+
+    monkeypatch.setenv("API_TOKENS", TOKENS)
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+ROUTES = [("GET", IMAGES), ("POST", IMAGES), ("GET", f"{IMAGES}{ID}"), ("GET", f"{IMAGES}{ID}/file")]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer", "Bearer wrong", "Basic Zmlyc3QtdG9rZW4=", "first-token-0123456789"]
+)
+def test_every_route_refuses_a_missing_or_wrong_token(
+    api: Api, stores: Stores, tokens_required: None, method: str, path: str, authorization: str | None
+) -> None:
+    body, content_type = upload_body(make_image("PNG"))
+    headers = {"content-type": content_type}
+    if authorization:
+        headers["authorization"] = authorization
+    response = api.target.request(method, path, headers=headers, body=body if method == "POST" else b"")
+    assert response.status == 401
+    assert response.header("www-authenticate") == 'Bearer realm="images"'
+    assert json_of(response) == {"detail": "Missing or invalid bearer token"}
+    stores.assert_empty()
+
+
+@pytest.mark.parametrize("token", TOKENS.split(","))
+def test_any_configured_token_is_accepted(api: Api, tokens_required: None, token: str) -> None:
+    auth = {"authorization": f"Bearer {token}"}
+    body, content_type = upload_body(make_image("PNG"))
+    created = api.target.request("POST", IMAGES, headers={**auth, "content-type": content_type}, body=body)
+    assert created.status == 201
+    image_id = json_of(created)["id"]
+    assert api.target.request("GET", IMAGES, headers=auth).status == 200
+    assert api.target.request("GET", f"{IMAGES}{image_id}", headers=auth).status == 200
+    assert api.target.request("GET", f"{IMAGES}{image_id}/file", headers=auth).status == 200
+
+
+def test_without_api_tokens_no_token_is_needed(api: Api) -> None:
+    assert api.list().status == 200
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The package's log lines, formatted as in production."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("imageapi")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def test_logs_are_json_with_request_id_and_no_secrets(
+    api: Api, tokens_required: None, json_log: io.StringIO
+) -> None:
+    token = TOKENS.split(",")[0]
+    data = make_image("PNG", (40, 40), noise=True)
+    body, content_type = upload_body(data, description="secret-description-text")
+    headers = {"authorization": f"Bearer {token}", "content-type": content_type, "x-request-id": "req-123"}
+    assert api.target.request("POST", IMAGES, headers=headers, body=body).status == 201
+    api.target.request("GET", IMAGES, headers={"authorization": "Bearer not-a-valid-token"})
+
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    access = [line for line in lines if line["message"] == "request"]
+    assert [(a["method"], a["status"]) for a in access] == [("POST", 201), ("GET", 401)]
+    assert all(line["request_id"] not in ("", "-") for line in access)
+    if api.target.name != "events":  # Lambda's own request id wins there
+        assert access[0]["request_id"] == "req-123"
+    text = json_log.getvalue()
+    for secret in (token, "not-a-valid-token", data[16:48].hex(), "secret-description-text"):
+        assert secret not in text

@@ -1,0 +1,106 @@
+"""Endpoint resolution against a real S3 endpoint: S3_ENDPOINT_URL, then LOCALSTACK_HOST
+(through localstack-client), then boto3's own resolution."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from imageapi.settings import Settings
+from imageapi.storage import Storage, make_client
+from tests.conftest import Stores
+from tests.support.api import Api, json_of
+from tests.support.images import make_image
+from tests.support.targets import EventTarget
+
+
+def settings_for(services: dict[str, str], **values: str | None) -> Settings:
+    base = {
+        "s3_bucket": services["S3_BUCKET"],
+        "s3_region": services["S3_REGION"],
+        "s3_access_key_id": services["S3_ACCESS_KEY_ID"],
+        "s3_secret_access_key": services["S3_SECRET_ACCESS_KEY"],
+        "s3_force_path_style": True,
+        "s3_endpoint_url": None,  # the environment's values would apply otherwise
+        "localstack_host": None,
+    }
+    return Settings.model_validate({**base, **values})
+
+
+def round_trip(storage: Storage) -> None:
+    """Upload, download and delete one object through this client."""
+    key = "images/resolution-check"
+    storage.put(key=key, body=io.BytesIO(b"payload"), content_type="image/png")
+    stored = storage.open(key=key)
+    assert b"".join(stored.chunks()) == b"payload"
+    storage.delete(key=key)
+    assert [k for k, _ in storage.objects(prefix=key)] == []
+
+
+def test_localstack_host_goes_through_localstack_client(services: dict[str, str]) -> None:
+    endpoint = urlsplit(services["S3_ENDPOINT_URL"])
+    client = make_client(settings_for(services, localstack_host=endpoint.netloc))
+    assert client.meta.endpoint_url == f"http://{endpoint.netloc}"
+    round_trip(Storage(client, services["S3_BUCKET"]))
+
+
+def test_explicit_endpoint_wins_over_localstack_host(services: dict[str, str]) -> None:
+    client = make_client(
+        settings_for(services, s3_endpoint_url=services["S3_ENDPOINT_URL"], localstack_host="127.0.0.1:1")
+    )
+    assert client.meta.endpoint_url == services["S3_ENDPOINT_URL"]
+    round_trip(Storage(client, services["S3_BUCKET"]))
+
+
+def test_otherwise_boto3_resolves(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_client(settings_for(services)).meta.endpoint_url.startswith("https://s3.")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", services["S3_ENDPOINT_URL"])  # one of boto3's own sources
+    client = make_client(settings_for(services))
+    assert client.meta.endpoint_url == services["S3_ENDPOINT_URL"]
+    round_trip(Storage(client, services["S3_BUCKET"]))
+
+
+def test_start_up_log_names_the_source_not_the_credentials(
+    services: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="imageapi")
+    logging.getLogger("imageapi").propagate = True
+    try:
+        make_client(settings_for(services, localstack_host="localhost:4566"))
+    finally:
+        logging.getLogger("imageapi").propagate = False
+    [record] = [r for r in caplog.records if r.getMessage() == "S3 endpoint chosen"]
+    fields = record.fields  # type: ignore[attr-defined]
+    assert fields["source"] == "LOCALSTACK_HOST"
+    assert services["S3_SECRET_ACCESS_KEY"] not in json.dumps(fields) + caplog.text
+
+
+@pytest.fixture
+def via_localstack(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The whole API with S3 reached only through LOCALSTACK_HOST."""
+    from imageapi.settings import get_settings
+    from imageapi.storage import get_storage
+
+    monkeypatch.delenv("S3_ENDPOINT_URL")
+    monkeypatch.setenv("LOCALSTACK_HOST", urlsplit(services["S3_ENDPOINT_URL"]).netloc)
+    get_settings.cache_clear()
+    get_storage.cache_clear()
+    assert get_storage().client.meta.endpoint_url.endswith(services["S3_ENDPOINT_URL"].split("//")[1])
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    get_storage.cache_clear()
+
+
+def test_upload_and_download_through_localstack_client(via_localstack: None, stores: Stores) -> None:
+    api = Api(EventTarget())
+    data = make_image("PNG", (20, 20))
+    image = api.upload_ok(data)
+    assert api.download(image["id"]).body == data
+    assert json_of(api.get(image["id"]))["sha256"] == image["sha256"]
+    assert len(stores.object_keys()) == 1

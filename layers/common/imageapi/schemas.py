@@ -44,6 +44,8 @@ class ImageCreate(BaseModel):
 class ImageUpload(BaseModel):
     """The multipart form of POST /api/v1/images/ (documented for OpenAPI)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     file: bytes = Field(description="JPEG, PNG, GIF or WebP image", json_schema_extra={"format": "binary"})
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS)
 

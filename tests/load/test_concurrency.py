@@ -1,0 +1,106 @@
+"""50 concurrent uploads mixed with 500 reads against the dev server running as `make dev` runs
+it (its own process, a connection pool): every acknowledged upload is there, intact, once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Stores, _free_port
+from tests.local.test_devserver_process import _read_until, _wait_for
+from tests.support.images import make_image
+
+ROOT = Path(__file__).resolve().parents[2]
+UPLOADS, READS = 50, 500
+
+
+@pytest.fixture
+def dev_server_process(services: dict[str, str], stores: Stores) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        **services,
+        "DEV_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_POOL_SIZE": "10",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.devserver"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _read_until(process, "Migrations")
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(base)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_concurrent_uploads_and_reads(dev_server_process: str, stores: Stores) -> None:
+    rng = random.Random(7)
+    files = [
+        make_image(rng.choice(["PNG", "JPEG", "GIF", "WEBP"]), (rng.randint(8, 300), rng.randint(8, 300)))
+        for _ in range(UPLOADS)
+    ]
+    acknowledged: dict[str, str] = {}  # id -> sha256
+    lock = threading.Lock()
+    statuses: list[int] = []
+    client = httpx.Client(base_url=dev_server_process, timeout=60, limits=httpx.Limits(max_connections=32))
+
+    def upload(data: bytes) -> None:
+        response = client.post("/api/v1/images/", data={"description": "load"}, files={"file": ("f", data)})
+        statuses.append(response.status_code)
+        if response.status_code == 201:
+            with lock:
+                acknowledged[response.json()["id"]] = hashlib.sha256(data).hexdigest()
+
+    def read(n: int) -> None:
+        with lock:
+            known = list(acknowledged)
+        if n % 3 == 0 or not known:
+            response = client.get("/api/v1/images/", params={"limit": rng.randint(1, 100)})
+        elif n % 3 == 1:
+            response = client.get(f"/api/v1/images/{rng.choice(known)}")
+        else:
+            response = client.get(f"/api/v1/images/{rng.choice(known)}/file")
+        statuses.append(response.status_code)
+
+    jobs = [("upload", i) for i in range(UPLOADS)] + [("read", i) for i in range(READS)]
+    rng.shuffle(jobs)
+    with client, ThreadPoolExecutor(max_workers=24) as pool:
+        for kind, i in jobs:
+            pool.submit(upload, files[i]) if kind == "upload" else pool.submit(read, i)
+        pool.shutdown(wait=True)
+
+        assert len(statuses) == UPLOADS + READS
+        assert [s for s in statuses if s >= 500] == []
+        assert len(acknowledged) == statuses.count(201) == UPLOADS
+        for image_id, sha in acknowledged.items():
+            assert client.get(f"/api/v1/images/{image_id}").json()["sha256"] == sha
+            assert hashlib.sha256(client.get(f"/api/v1/images/{image_id}/file").content).hexdigest() == sha
+        listed: list[str] = []
+        url: str | None = "/api/v1/images/?limit=100"
+        while url:
+            page = client.get(url).json()
+            listed += [item["id"] for item in page["items"]]
+            url = page["next"]
+    assert sorted(listed) == sorted(acknowledged)
+    assert len(stores.rows()) == len(stores.object_keys()) == UPLOADS

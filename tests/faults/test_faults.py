@@ -53,13 +53,21 @@ def assert_unavailable(response: HttpResponse, what: str) -> None:
     assert what in json_of(response)["detail"]
 
 
-def test_s3_down_during_upload_is_503_and_stores_no_row(
-    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def own_s3_server(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The code uses an S3 server of this test's own, stopped for real when the block ends:
+    its port refuses connections from then on."""
     with moto_s3() as endpoint:
         ensure_bucket(s3_client(endpoint), services["S3_BUCKET"])
         use(monkeypatch, S3_ENDPOINT_URL=endpoint)
-    # The server is stopped now; its port refuses connections.
+        yield
+
+
+def test_s3_down_during_upload_is_503_and_stores_no_row(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with own_s3_server(services, monkeypatch):
+        pass
     response = api.upload(make_image("PNG"))
     assert_unavailable(response, "object storage is unavailable")
     assert stores.rows() == []
@@ -68,9 +76,7 @@ def test_s3_down_during_upload_is_503_and_stores_no_row(
 def test_s3_down_during_download_is_503(
     api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with moto_s3() as endpoint:
-        ensure_bucket(s3_client(endpoint), services["S3_BUCKET"])
-        use(monkeypatch, S3_ENDPOINT_URL=endpoint)
+    with own_s3_server(services, monkeypatch):
         image = api.upload_ok(make_image("PNG"))
         assert api.download(image["id"]).status == 200
     response = api.download(image["id"])

@@ -6,55 +6,29 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Stores, _free_port
-from tests.local.test_devserver_process import _read_until, _wait_for
 from tests.support.images import make_image
+from tests.support.processes import dev_server_process
 
-ROOT = Path(__file__).resolve().parents[2]
 UPLOADS, READS = 50, 500
 
 
 @pytest.fixture
-def dev_server_process(services: dict[str, str], stores: Stores) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        **services,
-        "DEV_PORT": str(port),
-        "PYTHONUNBUFFERED": "1",
-        "DATABASE_POOL_SIZE": "10",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.devserver"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        _read_until(process, "Migrations")
-        base = f"http://127.0.0.1:{port}"
-        _wait_for(base)
+def dev_server(services: dict[str, str], stores: Stores) -> Iterator[str]:
+    """A dev server process of its own, with a pool of 10 connections as `make dev` has."""
+    env = {**os.environ, **services, "DATABASE_POOL_SIZE": "10"}
+    with dev_server_process(env, port=_free_port()) as (base, _, _):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        assert process.stdout is not None
-        process.stdout.close()
 
 
-def test_concurrent_uploads_and_reads(dev_server_process: str, stores: Stores) -> None:
+def test_concurrent_uploads_and_reads(dev_server: str, stores: Stores) -> None:
     rng = random.Random(7)
     files = [
         make_image(rng.choice(["PNG", "JPEG", "GIF", "WEBP"]), (rng.randint(8, 300), rng.randint(8, 300)))
@@ -63,7 +37,7 @@ def test_concurrent_uploads_and_reads(dev_server_process: str, stores: Stores) -
     acknowledged: dict[str, str] = {}  # id -> sha256
     lock = threading.Lock()
     statuses: list[int] = []
-    client = httpx.Client(base_url=dev_server_process, timeout=60, limits=httpx.Limits(max_connections=32))
+    client = httpx.Client(base_url=dev_server, timeout=60, limits=httpx.Limits(max_connections=32))
 
     def upload(data: bytes) -> None:
         response = client.post("/api/v1/images/", data={"description": "load"}, files={"file": ("f", data)})

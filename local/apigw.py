@@ -4,8 +4,11 @@ event a function receives, and the function's result becomes the HTTP response."
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +47,7 @@ def build_v2_event(
     path_parameters: dict[str, str],
     source_ip: str = "127.0.0.1",
     stage: str = "$default",
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The event API Gateway sends for this request: repeated headers are comma-joined, cookies
     move to their own list, and a body that is not text is base64-encoded."""
@@ -79,7 +83,7 @@ def build_v2_event(
                 "sourceIp": source_ip,
                 "userAgent": joined.get("user-agent", ""),
             },
-            "requestId": uuid.uuid4().hex[:16],
+            "requestId": request_id or uuid.uuid4().hex[:16],
             "routeKey": route.route_key,
             "stage": stage,
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -98,17 +102,54 @@ def build_v2_event(
     return event
 
 
+class MalformedResult(ValueError):
+    """A result API Gateway cannot turn into a response; it answers 500 for it, as for any
+    function error."""
+
+
 def response_from_result(result: Any) -> HttpResponse:
     """A function's v2 result as HTTP: statusCode, headers, multiValueHeaders, cookies, body."""
     if not isinstance(result, dict) or "statusCode" not in result:
-        # API Gateway's rule: anything else is taken as a JSON body with status 200.
-        import json
-
+        # API Gateway's v2 rule: anything else is a JSON body with status 200.
         return HttpResponse(200, [("content-type", "application/json")], json.dumps(result).encode())
-    headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers.extend((name, str(v)) for v in values)
-    headers.extend(("set-cookie", c) for c in result.get("cookies") or [])
+    status = result["statusCode"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise MalformedResult(f"statusCode {status!r} is not an HTTP status")
+    headers = [(str(k), _header_value(v)) for k, v in _mapping(result, "headers").items()]
+    for name, values in _mapping(result, "multiValueHeaders").items():
+        if not isinstance(values, list):
+            raise MalformedResult(f"multiValueHeaders[{name!r}] is not a list")
+        headers.extend((str(name), _header_value(v)) for v in values)
+    cookies = result.get("cookies") or []
+    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+        raise MalformedResult("cookies is not a list of strings")
+    headers.extend(("set-cookie", c) for c in cookies)
     raw = result.get("body") or ""
-    body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-    return HttpResponse(int(result["statusCode"]), headers, body)
+    if not isinstance(raw, str):
+        raise MalformedResult("body is not a string")
+    try:
+        body = base64.b64decode(raw, validate=True) if result.get("isBase64Encoded") else raw.encode()
+    except binascii.Error as exc:
+        raise MalformedResult("body is not valid base64") from exc
+    return HttpResponse(status, headers, body)
+
+
+def gateway_response(
+    status: int, body: dict[str, Any], headers: Sequence[tuple[str, str]] = ()
+) -> HttpResponse:
+    """An answer the gateway gives itself (no function ran), as compact JSON like API Gateway's."""
+    encoded = json.dumps(body, separators=(",", ":")).encode()
+    return HttpResponse(status, [("content-type", "application/json"), *headers], encoded)
+
+
+def _mapping(result: dict[str, Any], key: str) -> dict[str, Any]:
+    value = result.get(key) or {}
+    if not isinstance(value, dict):
+        raise MalformedResult(f"{key} is not an object")
+    return value
+
+
+def _header_value(value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise MalformedResult("a header value is not a scalar")
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -21,6 +21,8 @@ from psycopg.conninfo import make_conninfo
 from local.services import embedded_postgres, ensure_bucket, moto_s3, s3_client, s3_environment
 from tests.support.targets import EventTarget, HttpTarget, Target
 
+pytest_plugins = ["tests.support.gateway"]  # the gateway_server fixture
+
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[dict[str, str]]:
@@ -174,9 +176,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["devserver", "events"])
+@pytest.fixture(params=["devserver", "events", "gateway"])
 def target(request: pytest.FixtureRequest, services: dict[str, str]) -> Target:
     """Each HTTP-level test runs once per way of reaching the API."""
     if request.param == "devserver":
         return HttpTarget("devserver", request.getfixturevalue("dev_server"))
+    if request.param == "gateway":
+        return HttpTarget("gateway", request.getfixturevalue("gateway_server"))
     return EventTarget()

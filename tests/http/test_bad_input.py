@@ -320,21 +320,23 @@ def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
         ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
     ],
 )
+@pytest.mark.parametrize("server", ["dev_server", "gateway_server"])
 def test_unsupported_method_is_405_with_allow(
-    dev_server: str, stores: Stores, method: str, path: str, allow: str
+    request: pytest.FixtureRequest, server: str, stores: Stores, method: str, path: str, allow: str
 ) -> None:
     from tests.support.targets import HttpTarget
 
-    response = HttpTarget("devserver", dev_server).request(method, path)
+    response = HttpTarget(server, request.getfixturevalue(server)).request(method, path)
     assert response.status == 405
     assert response.header("allow") == allow
     assert json_of(response) == {"detail": "Method Not Allowed"}
 
 
+@pytest.mark.parametrize("server", ["dev_server", "gateway_server"])
 @pytest.mark.parametrize("path", ["/", "/api/v1/imagez/", "/api/v2/images/", f"{IMAGES}x/y/z"])
-def test_unknown_route_is_404(dev_server: str, path: str) -> None:
+def test_unknown_route_is_404(request: pytest.FixtureRequest, server: str, path: str) -> None:
     from tests.support.targets import HttpTarget
 
-    response = HttpTarget("devserver", dev_server).request("GET", path)
+    response = HttpTarget(server, request.getfixturevalue(server)).request("GET", path)
     assert response.status == 404
     assert json_of(response) == {"detail": "Not Found"}

@@ -89,6 +89,8 @@ def test_s3_failing_part_way_leaves_nothing(
     api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch, size: str
 ) -> None:
     # 20 MiB crosses the 16 MiB multipart threshold: parts fail, the upload is aborted.
+    if size == "multipart" and api.target.name == "gateway":
+        pytest.skip("a 20 MiB body is over Lambda's payload limit: the gateway answers 413 first")
     data = make_image("PNG", (600, 400) if size == "single" else (2600, 2700), noise=True)
     with cutting_proxy(services["S3_ENDPOINT_URL"]) as proxy:
         use(monkeypatch, S3_ENDPOINT_URL=proxy.url, MAX_UPLOAD_BYTES=str(32 * 1024 * 1024))

@@ -65,19 +65,30 @@ def test_otherwise_boto3_resolves(services: dict[str, str], monkeypatch: pytest.
     round_trip(Storage(client, services["S3_BUCKET"]))
 
 
-def test_start_up_log_names_the_source_not_the_credentials(
-    services: dict[str, str], caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="imageapi")
-    logging.getLogger("imageapi").propagate = True
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_start_up_log_names_the_source_not_the_credentials(services: dict[str, str]) -> None:
+    logger = logging.getLogger("imageapi.storage")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         make_client(settings_for(services, localstack_host="localhost:4566"))
     finally:
-        logging.getLogger("imageapi").propagate = False
-    [record] = [r for r in caplog.records if r.getMessage() == "S3 endpoint chosen"]
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    [record] = [r for r in handler.records if r.getMessage() == "S3 endpoint chosen"]
     fields = record.fields  # type: ignore[attr-defined]
     assert fields["source"] == "LOCALSTACK_HOST"
-    assert services["S3_SECRET_ACCESS_KEY"] not in json.dumps(fields) + caplog.text
+    assert fields["endpoint"] == "http://localhost:4566"
+    assert services["S3_SECRET_ACCESS_KEY"] not in json.dumps(fields) + record.getMessage()
 
 
 @pytest.fixture

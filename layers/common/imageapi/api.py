@@ -133,28 +133,33 @@ class RequestLog:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        logged = False
+
+        def log_request() -> None:
+            nonlocal logged
+            logged = True
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            log.info("request", extra={"fields": fields})
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log_request()  # before the last byte goes out, so the line exists once the client has it
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    }
-                },
-            )
+            if not logged:
+                log_request()
             request_id.reset(token)
 
 

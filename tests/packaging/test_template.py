@@ -1,0 +1,210 @@
+"""template.yaml lints clean, and deploys what the issue asks for: least-privilege roles, an
+optional JWT authorizer on every route, optional VPC, migrations on deploy, a scheduled reconcile.
+
+What CloudFormation would deploy is checked on the transformed template (sam_translate.py),
+for a minimal and a fully optioned set of parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.routes import load_routes, read_template
+from tests.packaging.support import ROOT, TEMPLATE, sam
+
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:imageapi-db-AbCdEf"
+MINIMAL = {"DatabaseUrl": "postgresql://user:pass@db.example:5432/images"}
+FULL = {
+    "DatabaseSecretArn": SECRET,
+    "BucketName": "existing-images",
+    "JwtIssuer": "https://issuer.example.com",
+    "JwtAudience": "client-a,client-b",
+    "SubnetIds": "subnet-1,subnet-2",
+    "SecurityGroupIds": "sg-1",
+}
+FUNCTIONS = {
+    "ListImagesFunction",
+    "GetImageFunction",
+    "UploadImageFunction",
+    "DownloadImageFunction",
+    "MigrateFunction",
+    "ReconcileFunction",
+}
+VPC_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+@pytest.fixture(scope="module")
+def deployed() -> dict[str, dict[str, Any]]:
+    """Resources CloudFormation would receive, by parameter set."""
+    sets = {"minimal": MINIMAL, "full": FULL}
+    result = sam(
+        "python",
+        str(ROOT / "tests" / "packaging" / "sam_translate.py"),
+        str(TEMPLATE),
+        json.dumps(list(sets.values())),
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(zip(sets, json.loads(result.stdout), strict=True))
+
+
+def statements(resources: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = resources[f"{function}Role"]["Properties"]
+    return [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def actions(resources: dict[str, Any], function: str, prefix: str) -> set[str]:
+    return {a for s in statements(resources, function) for a in s["Action"] if a.startswith(prefix)}
+
+
+def test_sam_validate_lint_reports_no_errors() -> None:
+    result = sam("sam", "validate", "--lint", "--template", str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def test_sam_validate_accepts_the_transforms() -> None:
+    """Plain validation runs the SAM transform itself, after LanguageExtensions."""
+    result = sam("sam", "validate", "--language-extensions", "--template", str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    result = sam("cfn-lint", str(TEMPLATE))
+    assert result.returncode & 2 == 0, result.stdout  # bit 2: errors (4: warnings, 8: informational)
+
+
+def test_routes_are_the_four_api_functions() -> None:
+    routes = {(r.method, r.path, r.function) for r in load_routes()}
+    assert routes == {
+        ("GET", "/api/v1/images", "ListImagesFunction"),
+        ("POST", "/api/v1/images", "UploadImageFunction"),
+        ("GET", "/api/v1/images/{image_id}", "GetImageFunction"),
+        ("GET", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
+    }
+
+
+def test_each_function_has_its_own_folder_and_handler() -> None:
+    resources = read_template()["Resources"]
+    functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == FUNCTIONS
+    folders = [p["CodeUri"] for p in functions.values()]
+    assert len(set(folders)) == len(folders)
+    for props in functions.values():
+        assert props["CodeUri"].startswith("functions/")
+        assert (ROOT / props["CodeUri"] / "app.py").is_file() and props["Handler"] == "app.handler"
+
+
+def test_layer_is_built_for_the_functions_runtime_and_architecture() -> None:
+    template = read_template()
+    defaults = template["Globals"]["Function"]
+    layer = template["Resources"]["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == defaults["Runtime"] == "python3.12"
+    assert [layer["Metadata"]["BuildArchitecture"]] == defaults["Architectures"]
+    assert layer["Properties"]["CompatibleArchitectures"] == defaults["Architectures"]
+    for resource in template["Resources"].values():  # no function may pick another machine
+        assert "Architectures" not in resource.get("Properties", {})
+
+
+def test_metadata_functions_have_no_s3_access(deployed: dict[str, dict[str, Any]]) -> None:
+    for resources in deployed.values():
+        for function in ("ListImagesFunction", "GetImageFunction", "MigrateFunction"):
+            assert actions(resources, function, "s3:") == set()
+
+
+def test_download_reads_upload_writes_reconcile_lists_and_deletes(
+    deployed: dict[str, dict[str, Any]],
+) -> None:
+    for resources in deployed.values():
+        assert actions(resources, "DownloadImageFunction", "s3:") == {"s3:GetObject", "s3:ListBucket"}
+        assert actions(resources, "UploadImageFunction", "s3:") == {
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "s3:DeleteObject",
+        }
+        assert actions(resources, "ReconcileFunction", "s3:") == {"s3:ListBucket", "s3:DeleteObject"}
+    for function in ("DownloadImageFunction", "UploadImageFunction", "ReconcileFunction"):
+        for statement in statements(deployed["full"], function):
+            if not statement["Action"][0].startswith("s3:"):
+                continue
+            if statement["Action"] != ["s3:ListBucket"]:  # object actions: only under images/
+                assert statement["Resource"]["Fn::Sub"][0].endswith(":::${Bucket}/images/*")
+            assert statement["Resource"]["Fn::Sub"][1] == {"Bucket": {"Ref": "BucketName"}}
+
+
+def test_secret_is_readable_only_when_configured(deployed: dict[str, dict[str, Any]]) -> None:
+    for function in FUNCTIONS:
+        assert actions(deployed["minimal"], function, "secretsmanager:") == set()
+        assert actions(deployed["full"], function, "secretsmanager:") == {"secretsmanager:GetSecretValue"}
+        [granted] = [
+            s
+            for s in statements(deployed["full"], function)
+            if "secretsmanager:GetSecretValue" in s["Action"]
+        ]
+        assert granted["Resource"] == {
+            "Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "DatabaseSecretArn"}}]
+        }
+
+
+def test_vpc_only_when_configured(deployed: dict[str, dict[str, Any]]) -> None:
+    for function in FUNCTIONS:
+        minimal, full = (deployed[k][function]["Properties"] for k in ("minimal", "full"))
+        assert "VpcConfig" not in minimal
+        assert VPC_POLICY not in deployed["minimal"][f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+        assert full["VpcConfig"] == {
+            "SubnetIds": {"Ref": "SubnetIds"},
+            "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+        }
+        assert VPC_POLICY in deployed["full"][f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+
+
+def test_jwt_authorizer_guards_every_route_only_when_configured(deployed: dict[str, dict[str, Any]]) -> None:
+    def operations(resources: dict[str, Any]) -> list[dict[str, Any]]:
+        paths = resources["HttpApi"]["Properties"]["Body"]["paths"]
+        return [op for path in paths.values() for op in path.values()]
+
+    assert len(operations(deployed["minimal"])) == 4
+    assert all("security" not in op for op in operations(deployed["minimal"]))
+    assert "components" not in deployed["minimal"]["HttpApi"]["Properties"]["Body"]
+
+    assert len(operations(deployed["full"])) == 4
+    assert all(op["security"] == [{"JwtAuthorizer": []}] for op in operations(deployed["full"]))
+    schemes = deployed["full"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
+    scheme = schemes["JwtAuthorizer"]
+    assert scheme["x-amazon-apigateway-authorizer"] == {
+        "type": "jwt",
+        "identitySource": "$request.header.Authorization",
+        "jwtConfiguration": {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}},
+    }
+
+
+def test_migrations_run_on_deploy_and_reconcile_on_a_schedule(deployed: dict[str, dict[str, Any]]) -> None:
+    for resources in deployed.values():
+        migrations = resources["Migrations"]["Properties"]
+        assert migrations["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+        [layer] = [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+        assert migrations["LayerVersion"] == {"Ref": layer}  # a new layer (new SQL) re-runs them
+        [rule] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+        assert rule["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
+        [target] = rule["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}
+        assert json.loads(target["Input"]) == {"apply": True}
+
+
+def test_created_bucket_is_private_encrypted_and_kept(deployed: dict[str, dict[str, Any]]) -> None:
+    conditions = read_template()["Conditions"]
+    assert conditions["CreateBucket"] == {"Equals": [{"Ref": "BucketName"}, ""]}  # else used as it is
+    bucket = deployed["minimal"]["ImagesBucket"]
+    assert bucket["Condition"] == "CreateBucket"
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    props = bucket["Properties"]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    block = props["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    # its only policy denies plain HTTP; no statement grants the bucket to anyone
+    [deny] = deployed["minimal"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -122,18 +121,18 @@ def database_refusing(services: dict[str, str]) -> Iterator[None]:
 def test_database_down_during_upload_is_503_and_removes_the_object(
     api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imageapi.storage import Storage
+    from imageapi.storage import StreamingUpload
 
     api.upload_ok(make_image("PNG"))  # a warm connection, which is about to be killed
     stores.clear()
     written: list[str] = []
-    put = Storage.put
+    commit = StreamingUpload.commit
 
-    def put_and_note(self: Storage, **kwargs: Any) -> None:
-        put(self, **kwargs)
-        written.append(kwargs["key"])
+    def commit_and_note(self: StreamingUpload) -> None:
+        commit(self)
+        written.append(self.key)
 
-    monkeypatch.setattr(Storage, "put", put_and_note)
+    monkeypatch.setattr(StreamingUpload, "commit", commit_and_note)
     with database_refusing(services):
         response = api.upload(make_image("PNG"))
     assert_unavailable(response, "database is unavailable")
@@ -157,39 +156,45 @@ def test_a_connection_killed_between_warm_invocations_does_not_matter(
     assert api.get(image["id"]).status == 200  # no restart needed
 
 
-def test_client_disconnecting_mid_upload_leaves_nothing(dev_server: str, stores: Stores) -> None:
-    body, content_type = upload_body(make_image("PNG", (800, 800), noise=True))
+@pytest.mark.parametrize("size", [(800, 800), (2600, 2700)], ids=["small", "past the first parts"])
+def test_client_disconnecting_mid_upload_leaves_nothing(
+    dev_server: str, stores: Stores, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    use(monkeypatch, MAX_UPLOAD_BYTES=str(32 * 1024 * 1024))
+    body, content_type = upload_body(make_image("PNG", size, noise=True))
     host, port = dev_server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
         head = (
             f"POST /api/v1/images/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
-        sock.sendall(head.encode() + body[: len(body) // 2])
-        time.sleep(0.3)
-    time.sleep(1.0)  # let the server notice and clean up
+        sock.sendall(head.encode() + body[: len(body) // 2])  # half of 20 MiB: parts are in S3
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10  # the server notices the hang-up, then aborts what it sent
+    while stores.unfinished_uploads() and time.monotonic() < deadline:
+        time.sleep(0.1)
     stores.assert_empty()
 
 
 CRASHING_UPLOAD = """
-import io, os, sys
+import os, sys, uuid
 import imageapi.repository
 from imageapi.db import get_database
 from imageapi.forms import FilePart, UploadForm
 from imageapi.settings import get_settings
-from imageapi.storage import get_storage
+from imageapi.storage import StreamingUpload, get_storage
 from imageapi.uploads import store_upload
 
 def crash(*args, **kwargs):
     os._exit(17)  # the process dies between the object write and the row insert
 
 imageapi.repository.insert_image = crash
-data = open(sys.argv[1], "rb").read()
-part = FilePart(filename="a.png", declared_type="image/png", file=io.BytesIO(data))
-part.add(data)
-part.file.seek(0)
+image_id = uuid.uuid4()
+part = FilePart(filename="a.png", declared_type="image/png")
+part.sink = StreamingUpload(get_storage(), key=f"images/{image_id}", content_type=lambda: "image/png")
+part.add(open(sys.argv[1], "rb").read())
 form = UploadForm(fields={"description": [b"crash"]}, files={"file": [part]})
-store_upload(form, db=get_database(), storage=get_storage(), settings=get_settings())
+store_upload(form, image_id=image_id, db=get_database(), settings=get_settings())
 """
 
 

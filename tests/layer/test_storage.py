@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from imageapi.settings import Settings
-from imageapi.storage import Storage, make_client
+from imageapi.storage import Storage, StreamingUpload, make_client
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
@@ -35,7 +34,9 @@ def settings_for(services: dict[str, str], **values: str | None) -> Settings:
 def round_trip(storage: Storage) -> None:
     """Upload, download and delete one object through this client."""
     key = "images/resolution-check"
-    storage.put(key=key, body=io.BytesIO(b"payload"), content_type="image/png")
+    upload = StreamingUpload(storage, key=key, content_type=lambda: "image/png")
+    upload.write(b"payload")
+    upload.commit()
     stored = storage.open(key=key)
     assert b"".join(stored.chunks()) == b"payload"
     storage.delete(key=key)

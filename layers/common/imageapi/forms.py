@@ -1,16 +1,18 @@
-"""Reads an upload's multipart body as it arrives: limits act on the first byte too many,
-and the file's size, SHA-256, first and last bytes and any markup are known once it ends."""
+"""Reads an upload's multipart body as it arrives: limits act on the first byte too many, each
+file's bytes go to a sink (the object store) as they come, and the file's size, SHA-256, first
+and last bytes and any markup are known once it ends."""
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import Protocol
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from .imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner
@@ -19,14 +21,36 @@ FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description
 MAX_PARTS = 8
 HEADER_MAX_BYTES = 32 * 1024  # room for a 10,000-character filename
-SPOOL_MAX_BYTES = 1024 * 1024  # a larger file spills from memory to a temporary file
+
+
+class FileSink(Protocol):
+    """Where a file part's bytes go while the body is still arriving."""
+
+    def write(self, chunk: bytes) -> None: ...  # must not block
+
+    async def drain(self) -> None: ...  # waits until the sink has room again
+
+    def discard(self) -> None: ...  # blocking: drop everything written
+
+
+class DiscardingSink:
+    """For file parts that will be refused anyway (a second file, an unknown field)."""
+
+    def write(self, chunk: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
 
 
 @dataclass
 class FilePart:
     filename: str
     declared_type: str
-    file: IO[bytes]
+    sink: FileSink = field(default_factory=DiscardingSink)
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
     tail: bytes = b""
@@ -40,7 +64,7 @@ class FilePart:
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
         self.tail = (self.tail + chunk)[-TAIL_BYTES:]
-        self.file.write(chunk)
+        self.sink.write(chunk)
 
 
 @dataclass
@@ -57,15 +81,22 @@ class UploadForm:
     fields: dict[str, list[bytes]]
     files: dict[str, list[FilePart]]
 
-    def close(self) -> None:
-        for parts in self.files.values():
-            for part in parts:
-                part.file.close()
+    def parts(self) -> list[FilePart]:
+        return [part for parts in self.files.values() for part in parts]
+
+    def discard(self) -> None:
+        """Drops what every sink received (blocking)."""
+        for part in self.parts():
+            part.sink.discard()
+
+
+SinkOpener = Callable[[str, FilePart], FileSink]  # (field name, part) -> where its bytes go
 
 
 class _Collector:
-    def __init__(self, max_file_bytes: int) -> None:
+    def __init__(self, max_file_bytes: int, open_sink: SinkOpener) -> None:
         self.max_file_bytes = max_file_bytes
+        self.open_sink = open_sink
         self.form = UploadForm(fields={}, files={})
         self.part = _Part()
         self.parts = 0
@@ -112,10 +143,9 @@ class _Collector:
             self.part.filename = options[b"filename"].decode("utf-8", "replace")
             content_type = self._headers.get(b"content-type", b"application/octet-stream")
             self.part.file = FilePart(
-                filename=self.part.filename,
-                declared_type=content_type.decode("latin-1"),
-                file=tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES),  # noqa: SIM115
+                filename=self.part.filename, declared_type=content_type.decode("latin-1")
             )
+            self.part.file.sink = self.open_sink(self.part.name, self.part.file)
             self.form.files.setdefault(self.part.name, []).append(self.part.file)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -137,15 +167,16 @@ class _Collector:
         self.ended = True
 
 
-async def read_upload_form(request: Request, *, max_file_bytes: int) -> UploadForm:
-    """Parses multipart/form-data from the request stream; the caller must close() the form."""
+async def read_upload_form(request: Request, *, max_file_bytes: int, open_sink: SinkOpener) -> UploadForm:
+    """Parses multipart/form-data from the request stream. On any failure, including the client
+    going away, every sink is discarded before the error propagates."""
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data":
         raise UnsupportedMediaType("Send the upload as multipart/form-data")
     boundary = params.get(b"boundary")
     if not boundary:
         raise BadRequest("The multipart/form-data content type has no boundary")
-    collector = _Collector(max_file_bytes)
+    collector = _Collector(max_file_bytes, open_sink)
     parser = MultipartParser(
         boundary,
         collector.callbacks(),  # type: ignore[arg-type]
@@ -158,16 +189,14 @@ async def read_upload_form(request: Request, *, max_file_bytes: int) -> UploadFo
             if received > max_file_bytes + FORM_OVERHEAD_BYTES:
                 raise PayloadTooLarge(f"The file is larger than {max_file_bytes} bytes")
             parser.write(chunk)
+            for part in collector.form.parts():
+                await part.sink.drain()
         parser.finalize()
-    except MultipartParseError as exc:
-        collector.form.close()
-        raise BadRequest("Malformed multipart body") from exc
-    except BaseException:  # a client that went away, or a limit: nothing is kept
-        collector.form.close()
+        if not collector.ended:
+            raise BadRequest("Malformed multipart body: it ends before its closing boundary")
+    except BaseException as exc:  # a client that went away, a limit, a store failing: keep nothing
+        await run_in_threadpool(collector.form.discard)
+        if isinstance(exc, MultipartParseError):
+            raise BadRequest("Malformed multipart body") from exc
         raise
-    if not collector.ended:
-        collector.form.close()
-        raise BadRequest("Malformed multipart body: it ends before its closing boundary")
-    for part in (f for files in collector.form.files.values() for f in files):
-        part.file.seek(0)
     return collector.form

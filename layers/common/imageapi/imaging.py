@@ -25,23 +25,25 @@ class ImageInfo:
     height: int | None
 
 
-def inspect(head: bytes, tail: bytes, size: int, *, max_pixels: int) -> ImageInfo:
-    """The image's real type and dimensions; raises 415 for anything else, 422 if broken."""
+def identify(head: bytes) -> ImageInfo:
+    """The type the first bytes announce, and the dimensions the header declares; 415 for
+    anything but JPEG, PNG, GIF and WebP."""
     if head.startswith(b"\xff\xd8\xff"):
-        info = ImageInfo("image/jpeg", "jpg", *_jpeg_size(head))
-        complete = tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
-    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
-        info = ImageInfo("image/png", "png", *_png_size(head))
-        complete = tail.endswith(b"IEND\xaeB`\x82")
-    elif head[:6] in (b"GIF87a", b"GIF89a"):
-        info = ImageInfo("image/gif", "gif", *_gif_size(head))
-        complete = tail.endswith(b"\x3b")
-    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        info = ImageInfo("image/webp", "webp", *_webp_size(head))
-        complete = len(head) >= 8 and struct.unpack("<I", head[4:8])[0] + 8 <= size
-    else:
-        raise UnsupportedMediaType("Unsupported file type: send a JPEG, PNG, GIF or WebP image")
-    if not complete:
+        return ImageInfo("image/jpeg", "jpg", *_jpeg_size(head))
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ImageInfo("image/png", "png", *_png_size(head))
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return ImageInfo("image/gif", "gif", *_gif_size(head))
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ImageInfo("image/webp", "webp", *_webp_size(head))
+    raise UnsupportedMediaType("Unsupported file type: send a JPEG, PNG, GIF or WebP image")
+
+
+def inspect(head: bytes, tail: bytes, size: int, *, max_pixels: int) -> ImageInfo:
+    """identify(), then 422 if the file does not end as its type must, or declares a zero or
+    over-large size."""
+    info = identify(head)
+    if not _COMPLETE[info.content_type](head, tail, size):
         raise Unprocessable("The image is truncated or has data after its end")
     if info.width is not None and info.height is not None:
         if info.width == 0 or info.height == 0:
@@ -49,6 +51,16 @@ def inspect(head: bytes, tail: bytes, size: int, *, max_pixels: int) -> ImageInf
         if info.width * info.height > max_pixels:
             raise Unprocessable(f"The image declares more than {max_pixels} pixels")
     return info
+
+
+# How each type ends: JPEG with EOI (padding tolerated), PNG with IEND, GIF with its trailer,
+# WebP where its RIFF header says.
+_COMPLETE = {
+    "image/jpeg": lambda head, tail, size: tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"),
+    "image/png": lambda head, tail, size: tail.endswith(b"IEND\xaeB`\x82"),
+    "image/gif": lambda head, tail, size: tail.endswith(b"\x3b"),
+    "image/webp": lambda head, tail, size: struct.unpack("<I", head[4:8])[0] + 8 <= size,
+}
 
 
 class MarkupScanner:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import boto3
 import botocore.exceptions
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from fastapi import Depends
 
@@ -21,7 +24,8 @@ from .settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+PART_BYTES = 8 * 1024 * 1024  # S3's minimum is 5 MiB; a file below this is one PutObject
+PARTS_IN_FLIGHT = 2  # parts uploading while the next one fills: memory stays at a few parts
 _UNAVAILABLE = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectionClosedError,
@@ -104,14 +108,6 @@ class Storage:
         self.client = client
         self.bucket = bucket
 
-    def put(self, *, key: str, body: IO[bytes], content_type: str) -> None:
-        try:
-            self.client.upload_fileobj(
-                body, self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
-            )
-        except _UNAVAILABLE as exc:
-            raise _unavailable("upload", exc) from exc
-
     def open(self, *, key: str) -> StoredObject:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -138,6 +134,110 @@ class Storage:
                     yield item["Key"], item["LastModified"]
         except _UNAVAILABLE as exc:
             raise _unavailable("list", exc) from exc
+
+
+class StreamingUpload:
+    """One object written while its bytes still arrive.
+
+    A file smaller than PART_BYTES stays in memory and is sent with one PutObject by commit().
+    A larger one becomes a multipart upload whose parts go up in worker threads as they fill,
+    at most PARTS_IN_FLIGHT at a time (drain() waits for them), so memory holds a few parts
+    whatever the file's size. Nothing is visible in the bucket before commit(); discard() leaves
+    nothing behind, not even an unfinished multipart upload."""
+
+    _pool: ThreadPoolExecutor | None = None
+
+    def __init__(self, storage: Storage, *, key: str, content_type: Callable[[], str]) -> None:
+        self.storage = storage
+        self.key = key
+        self._content_type = content_type  # asked when the first part goes up (or at commit)
+        self._buffer = bytearray()
+        self._parts: list[Future[dict[str, Any]]] = []
+        self._upload_id: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def _workers(cls) -> ThreadPoolExecutor:
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-part")
+        return cls._pool
+
+    def write(self, chunk: bytes) -> None:
+        """Buffers; hands each full part to a worker. Never blocks on the network."""
+        self._buffer += chunk
+        while len(self._buffer) >= PART_BYTES:
+            if not self._parts:
+                self._content_type()  # an unsupported file fails here, before any S3 traffic
+            with memoryview(self._buffer) as view:
+                data = bytes(view[:PART_BYTES])  # one copy: the part leaves the buffer
+            del self._buffer[:PART_BYTES]
+            self._submit(data)
+
+    async def drain(self) -> None:
+        """Waits while too many parts are in flight; raises the first part's failure."""
+        while True:
+            pending = [f for f in self._parts if not f.done()]
+            for done in (f for f in self._parts if f.done()):
+                done.result()
+            if len(pending) <= PARTS_IN_FLIGHT:
+                return
+            await asyncio.wrap_future(pending[0])
+
+    def commit(self) -> None:
+        """Makes the object visible (blocking)."""
+        client, bucket = self.storage.client, self.storage.bucket
+        try:
+            if not self._parts:
+                client.put_object(
+                    Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type()
+                )
+                return
+            if self._buffer:
+                self._submit(bytes(self._buffer))
+                self._buffer.clear()
+            parts = [f.result() for f in self._parts]
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
+            )
+        except _UNAVAILABLE as exc:
+            raise _unavailable("upload", exc) from exc
+
+    def discard(self) -> None:
+        """Drops what was sent so far (blocking, best effort: reconcile finds what this misses)."""
+        self._buffer.clear()
+        for future in self._parts:
+            future.cancel()
+        for future in self._parts:
+            if not future.cancelled():
+                with contextlib.suppress(Exception):  # a failed part is what is being discarded
+                    future.result()
+        if self._upload_id is not None:
+            try:
+                self.storage.client.abort_multipart_upload(
+                    Bucket=self.storage.bucket, Key=self.key, UploadId=self._upload_id
+                )
+            except _UNAVAILABLE:
+                log.error("could not abort a multipart upload", extra={"fields": {"image_key": self.key}})
+
+    def _submit(self, data: bytes) -> None:
+        number = len(self._parts) + 1
+        self._parts.append(self._workers().submit(self._upload_part, number, data))
+
+    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+        client, bucket = self.storage.client, self.storage.bucket
+        try:
+            with self._lock:  # the first part to run starts the multipart upload
+                if self._upload_id is None:
+                    created = client.create_multipart_upload(
+                        Bucket=bucket, Key=self.key, ContentType=self._content_type()
+                    )
+                    self._upload_id = created["UploadId"]
+            response = client.upload_part(
+                Bucket=bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+            )
+        except _UNAVAILABLE as exc:
+            raise _unavailable("upload", exc) from exc
+        return {"PartNumber": number, "ETag": response["ETag"]}
 
 
 def _unavailable(action: str, exc: Exception) -> StorageUnavailable:

@@ -16,12 +16,12 @@ from . import repository
 from .db import Database
 from .errors import Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
-from .forms import FilePart, UploadForm, read_upload_form
-from .imaging import inspect
+from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
+from .imaging import identify, inspect
 from .links import image_url, to_public
 from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
 from .settings import Settings
-from .storage import Storage
+from .storage import Storage, StreamingUpload
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,35 @@ FIELDS = {"file", "description"}
 
 async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
     """201 with the new image's metadata and its Location."""
-    form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes)
+    image_id = uuid.uuid4()
+    opened: list[StreamingUpload] = []
+
+    def open_sink(name: str, part: FilePart) -> FileSink:
+        if name != "file" or opened:
+            return DiscardingSink()  # the form will be refused: store nothing of it
+        opened.append(
+            StreamingUpload(
+                storage,
+                key=f"images/{image_id}",
+                content_type=lambda: identify(bytes(part.head)).content_type,
+            )
+        )
+        return opened[0]
+
+    form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
     try:
-        row = await run_in_threadpool(store_upload, form, db=db, storage=storage, settings=settings)
-    finally:
-        form.close()
+        row = await run_in_threadpool(store_upload, form, image_id=image_id, db=db, settings=settings)
+    except BaseException:
+        await run_in_threadpool(form.discard)
+        raise
     image = to_public(row, request)
     location = image_url(request, image.id)
     return JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
 
 
-def store_upload(form: UploadForm, *, db: Database, storage: Storage, settings: Settings) -> ImageRow:
-    """Validates the parsed form, then writes the object and the row (blocking: run in a thread)."""
+def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, settings: Settings) -> ImageRow:
+    """Validates the received form, makes its object visible, then writes the row (blocking).
+    The caller discards the form's sinks if this raises before the object is committed."""
     unknown = (set(form.fields) | set(form.files)) - FIELDS
     if unknown:
         raise Unprocessable("Unexpected form field: send only file and description")
@@ -52,10 +69,10 @@ def store_upload(form: UploadForm, *, db: Database, storage: Storage, settings: 
     info = inspect(bytes(part.head), part.tail, part.size, max_pixels=settings.max_image_pixels)
     if part.markup.found:
         raise UnsupportedMediaType("The file contains markup or script: polyglot files are refused")
-    image_id = uuid.uuid4()
+    assert isinstance(part.sink, StreamingUpload)
     image = ImageCreate(
         id=image_id,
-        object_key=f"images/{image_id}",
+        object_key=part.sink.key,
         description=description,
         filename=sanitize_filename(part.filename, extension=info.extension),
         content_type=info.content_type,
@@ -64,11 +81,11 @@ def store_upload(form: UploadForm, *, db: Database, storage: Storage, settings: 
         width=info.width,
         height=info.height,
     )
-    storage.put(key=image.object_key, body=part.file, content_type=image.content_type)
+    part.sink.commit()
     try:
         return db.run(repository.insert_image, image=image)
     except BaseException:
-        _remove_object(storage, image.object_key)
+        _remove_object(part.sink.storage, image.object_key)
         raise
 
 

@@ -81,8 +81,9 @@ class TrailingSlashInsensitive:
         return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
 
 
-def require_token(request: Request) -> None:
-    """Bearer-token check, active only when API_TOKENS is set; compares in constant time."""
+async def require_token(request: Request) -> None:
+    """Bearer-token check, active only when API_TOKENS is set; compares in constant time.
+    Async: it does no I/O, and a sync dependency would cost a hop to a worker thread."""
     tokens = get_settings().token_list()
     if not tokens:
         return

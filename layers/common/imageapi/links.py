@@ -30,7 +30,9 @@ def image_url(request: Request, image_id: object) -> str:
     return f"{base_url(request)}{IMAGES_PATH}{image_id}"
 
 
-def to_public(row: ImageRow, request: Request) -> ImagePublic:
+def to_public(row: ImageRow, request: Request, *, base: str | None = None) -> ImagePublic:
+    """The API's view of a row; pass base when building many (a page) to compute it once."""
+    base = base if base is not None else base_url(request)
     return ImagePublic(
         id=row.id,
         description=row.description,
@@ -41,5 +43,5 @@ def to_public(row: ImageRow, request: Request) -> ImagePublic:
         width=row.width,
         height=row.height,
         created_at=row.created_at.astimezone(UTC),
-        download_url=f"{image_url(request, row.id)}/file",
+        download_url=f"{base}{IMAGES_PATH}{row.id}/file",
     )

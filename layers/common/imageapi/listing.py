@@ -25,13 +25,12 @@ def list_page(
     rows = db.run(repository.list_images, limit=limit + 1, after=after)  # one extra: is there more?
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id, secret=secret) if more else None
+    base = base_url(request)
     next_url = (
-        f"{base_url(request)}{IMAGES_PATH}?{urlencode({'limit': limit, 'cursor': next_cursor})}"
-        if next_cursor
-        else None
+        f"{base}{IMAGES_PATH}?{urlencode({'limit': limit, 'cursor': next_cursor})}" if next_cursor else None
     )
     return ImagesPublic(
-        items=[to_public(row, request) for row in page],
+        items=[to_public(row, request, base=base) for row in page],
         limit=limit,
         next_cursor=next_cursor,
         next=next_url,

@@ -251,4 +251,8 @@ def get_storage() -> Storage:
     return Storage(make_client(settings), settings.s3_bucket)
 
 
-StorageDep = Annotated[Storage, Depends(get_storage)]
+async def storage() -> Storage:
+    return get_storage()  # async: a cached lookup needs no worker thread (see deps.py)
+
+
+StorageDep = Annotated[Storage, Depends(storage)]

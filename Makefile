@@ -55,7 +55,7 @@ reconcile: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions local tests
+	$(BIN)/mypy layers/common functions local tests bench
 
 test: lint sam
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""`make bench`: cold start, warm latency, throughput, streaming and pagination, each next to a baseline."""

@@ -6,10 +6,10 @@ FROM python:3.12.12-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/layers/common:/app
 WORKDIR /app
 
-# The layer's requirements, plus the three local tools pinned in requirements-dev.txt (taken from
+# The layer's requirements, plus the local tools pinned in requirements-dev.txt (taken from
 # there so the versions never drift apart).
 COPY layers/common/requirements.txt requirements-dev.txt /tmp/requirements/
-RUN grep -E '^(uvicorn|PyYAML|httpx)==' /tmp/requirements/requirements-dev.txt > /tmp/requirements/local.txt \
+RUN grep -E '^(uvicorn|httptools|PyYAML|httpx)==' /tmp/requirements/requirements-dev.txt > /tmp/requirements/local.txt \
     && pip install --no-cache-dir -r /tmp/requirements/requirements.txt -r /tmp/requirements/local.txt \
     && rm -r /tmp/requirements
 

@@ -146,12 +146,16 @@ def test_the_localstack_init_hook_is_mounted_and_executable() -> None:
 
 
 def test_the_local_image_finds_its_pinned_tools() -> None:
-    """docker/local.Dockerfile takes uvicorn, PyYAML and httpx from requirements-dev.txt by name."""
+    """docker/local.Dockerfile takes its tools (uvicorn, httptools, PyYAML, httpx) from
+    requirements-dev.txt by name: each name must match exactly one pinned line."""
     dockerfile = (ROOT / "docker" / "local.Dockerfile").read_text()
     pattern = re.search(r"grep -E '([^']+)' /tmp/requirements/requirements-dev.txt", dockerfile)
     assert pattern, "the Dockerfile no longer greps requirements-dev.txt"
     lines = (ROOT / "requirements-dev.txt").read_text().splitlines()
-    assert len([line for line in lines if re.match(pattern.group(1), line)]) == 3
+    names = re.fullmatch(r"\^\(([^)]+)\)==", pattern.group(1))
+    assert names, pattern.group(1)
+    for name in names.group(1).split("|"):
+        assert len([line for line in lines if line.startswith(f"{name}==")]) == 1, name
 
 
 def _copy_sources(dockerfile: Path, args: dict[str, str]) -> list[str]:

@@ -13,7 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from local.routes import RouteTable, load_handler, load_routes
+from local.routes import RouteTable, load_handler, load_routes, no_route_answer
 
 
 class DevServer:
@@ -42,11 +42,9 @@ class DevServer:
         route, _, allowed = self.table.match(scope["method"], path)
         if route is not None:
             await self.apps[route.function](scope, receive, send)
-        elif allowed:
-            headers = {"Allow": ", ".join(allowed)}
-            await JSONResponse({"detail": "Method Not Allowed"}, 405, headers)(scope, receive, send)
-        else:
-            await JSONResponse({"detail": "Not Found"}, 404)(scope, receive, send)
+            return
+        status, body, headers = no_route_answer(allowed)
+        await JSONResponse(body, status, dict(headers))(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         """The functions' OpenAPI documents merged into one."""
@@ -84,11 +82,12 @@ def main() -> int:
 
     from local.stack import local_stack
 
-    with local_stack() as banner:
+    url = f"http://localhost:{args.port}"
+    with local_stack(heading=f"Image API on {url}  (docs: {url}/docs)") as banner:
         import uvicorn
 
         app = DevServer()
-        print(banner.format(url=f"http://localhost:{args.port}"), flush=True)
+        print(banner, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
 

@@ -30,7 +30,7 @@ from local.limits import (
     REQUEST_TOO_LARGE,
     RESPONSE_PAYLOAD_LIMIT,
 )
-from local.routes import FunctionRoute, RouteTable, load_routes
+from local.routes import FunctionRoute, RouteTable, load_routes, no_route_answer
 
 if TYPE_CHECKING:  # the gateway's image has no Starlette; only the types come from it
     from starlette.types import Receive, Scope, Send
@@ -107,12 +107,7 @@ class Gateway:
         route, params, allowed = self.table.match(scope["method"], scope["path"])
         body = await _read_body(receive, limit=REQUEST_PAYLOAD_LIMIT)
         if route is None:
-            # The dev server's answers, so every local target agrees. An HTTP API itself would
-            # answer 404 {"message":"Not Found"} to both.
-            if allowed:
-                detail = {"detail": "Method Not Allowed"}
-                return Outcome(gateway_response(405, detail, [("allow", ", ".join(allowed))]))
-            return Outcome(gateway_response(404, {"detail": "Not Found"}))
+            return Outcome(gateway_response(*no_route_answer(allowed)))
         if body is None:
             return Outcome(gateway_error(REQUEST_TOO_LARGE), route, error="request body over the limit")
         event = build_v2_event(
@@ -259,10 +254,9 @@ def main() -> int:
 
     from local.stack import local_stack
 
-    with local_stack() as banner:
+    with local_stack(heading=f"Image API on http://localhost:{args.port}  (API Gateway emulator)") as banner:
         app = Gateway(InProcessInvoker.for_routes(routes), RouteTable(routes))
-        url = f"http://localhost:{args.port}"
-        print(banner.format(url=url).replace(f"  (docs: {url}/docs)", "  (API Gateway emulator)"), flush=True)
+        print(banner, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
 

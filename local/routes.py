@@ -112,6 +112,15 @@ class RouteTable:
         return None, {}, sorted(set(allowed))
 
 
+def no_route_answer(allowed: list[str]) -> tuple[int, dict[str, str], list[tuple[str, str]]]:
+    """(status, JSON body, headers) when no function takes the request: 405 with Allow when the
+    path exists for other methods, else 404. The dev server and the gateway both answer this,
+    so every local target agrees (a real HTTP API says 404 {"message":"Not Found"} to both)."""
+    if allowed:
+        return 405, {"detail": "Method Not Allowed"}, [("allow", ", ".join(allowed))]
+    return 404, {"detail": "Not Found"}, []
+
+
 def load_handler(route: FunctionRoute) -> Any:
     """Imports a function's module from its own folder, as Lambda would, and returns its handler."""
     module_name, _, attribute = route.handler.rpartition(".")

@@ -23,8 +23,9 @@ DATA_DIR = Path(os.environ.get("DEV_DATA_DIR", ROOT / ".local-data"))
 
 
 @contextmanager
-def local_stack() -> Iterator[str]:
-    """Yields a banner (with a {url} field) once everything is ready; stops what it started."""
+def local_stack(*, heading: str) -> Iterator[str]:
+    """Yields the start-up banner (heading, then what runs where and what persists) once
+    everything is ready; stops what it started."""
     import sys
 
     sys.path.insert(0, str(LAYER_DIR))
@@ -61,4 +62,4 @@ def local_stack() -> Iterator[str]:
                 f"Consistency {len(report.rows_without_objects)} image rows from the last run removed"
                 " (their files were in memory); images never outlive their files"
             )
-        yield "\n".join(["", "Image API on {url}  (docs: {url}/docs)", *("  " + line for line in lines), ""])
+        yield "\n".join(["", heading, *("  " + line for line in lines), ""])

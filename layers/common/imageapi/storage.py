@@ -150,9 +150,11 @@ class StreamingUpload:
     def __init__(self, storage: Storage, *, key: str, content_type: Callable[[], str]) -> None:
         self.storage = storage
         self.key = key
-        self._content_type = content_type  # asked when the first part goes up (or at commit)
+        self._sniff = content_type  # asked once: when the first part goes up, or at commit
+        self._content_type: str | None = None
         self._buffer = bytearray()
         self._parts: list[Future[dict[str, Any]]] = []
+        self._in_flight: list[Future[dict[str, Any]]] = []
         self._upload_id: str | None = None
         self._lock = threading.Lock()
 
@@ -166,8 +168,7 @@ class StreamingUpload:
         """Buffers; hands each full part to a worker. Never blocks on the network."""
         self._buffer += chunk
         while len(self._buffer) >= PART_BYTES:
-            if not self._parts:
-                self._content_type()  # an unsupported file fails here, before any S3 traffic
+            self.content_type()  # an unsupported file fails here, before any S3 traffic
             with memoryview(self._buffer) as view:
                 data = bytes(view[:PART_BYTES])  # one copy: the part leaves the buffer
             del self._buffer[:PART_BYTES]
@@ -176,12 +177,17 @@ class StreamingUpload:
     async def drain(self) -> None:
         """Waits while too many parts are in flight; raises the first part's failure."""
         while True:
-            pending = [f for f in self._parts if not f.done()]
-            for done in (f for f in self._parts if f.done()):
-                done.result()
-            if len(pending) <= PARTS_IN_FLIGHT:
+            for future in (f for f in self._in_flight if f.done()):
+                future.result()
+            self._in_flight = [f for f in self._in_flight if not f.done()]
+            if len(self._in_flight) <= PARTS_IN_FLIGHT:
                 return
-            await asyncio.wrap_future(pending[0])
+            await asyncio.wrap_future(self._in_flight[0])
+
+    def content_type(self) -> str:
+        if self._content_type is None:
+            self._content_type = self._sniff()
+        return self._content_type
 
     def commit(self) -> None:
         """Makes the object visible (blocking)."""
@@ -189,7 +195,7 @@ class StreamingUpload:
         try:
             if not self._parts:
                 client.put_object(
-                    Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self._content_type()
+                    Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self.content_type()
                 )
                 return
             if self._buffer:
@@ -221,7 +227,9 @@ class StreamingUpload:
 
     def _submit(self, data: bytes) -> None:
         number = len(self._parts) + 1
-        self._parts.append(self._workers().submit(self._upload_part, number, data))
+        future = self._workers().submit(self._upload_part, number, data)
+        self._parts.append(future)
+        self._in_flight.append(future)
 
     def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
         client, bucket = self.storage.client, self.storage.bucket
@@ -229,7 +237,7 @@ class StreamingUpload:
             with self._lock:  # the first part to run starts the multipart upload
                 if self._upload_id is None:
                     created = client.create_multipart_upload(
-                        Bucket=bucket, Key=self.key, ContentType=self._content_type()
+                        Bucket=bucket, Key=self.key, ContentType=self.content_type()
                     )
                     self._upload_id = created["UploadId"]
             response = client.upload_part(

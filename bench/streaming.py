@@ -229,72 +229,71 @@ def measure(services: Services, results: Results, quick: bool) -> None:
     for size_mib in (small, big):
         _one_size(services, s3, t, size_mib, repeats=repeats, phases=size_mib == big)
     at_least = (Goal(0.7, at_most=False),)
-    for size_mib in (big, small):
-        results.add(
-            Row(
-                SECTION,
-                f"upload {size_mib} MiB via dev server",
+    flat = (Goal(64, on_value=True, worst=True), Goal(1.5))
+    # (measure, unit, its samples, baseline label, the baseline's samples, goals)
+    rows: list[tuple[str, str, list[float], str, list[float], tuple[Goal, ...]]] = [
+        *(
+            (
+                f"upload {n} MiB via dev server",
                 "MiB/s",
-                Stats.of(t.speed[f"upload {size_mib}"]),
+                t.speed[f"upload {n}"],
                 "boto3 upload_fileobj direct",
-                Stats.of(t.speed[f"direct upload {size_mib}"]),
+                t.speed[f"direct upload {n}"],
                 at_least,
             )
-        )
-    results.add(
-        Row(
-            SECTION,
+            for n in (big, small)
+        ),
+        (
             f"upload {big} MiB refused at its end (422)",
             "MiB/s",
-            Stats.of(t.speed[f"refused {big}"]),
+            t.speed[f"refused {big}"],
             "boto3 upload_fileobj direct",
-            Stats.of(t.speed[f"direct upload {big}"]),
-        )
-    )
-    for size_mib in (big, small):
-        results.add(
-            Row(
-                SECTION,
-                f"download {size_mib} MiB via dev server",
+            t.speed[f"direct upload {big}"],
+            (),
+        ),
+        *(
+            (
+                f"download {n} MiB via dev server",
                 "MiB/s",
-                Stats.of(t.speed[f"download {size_mib}"]),
+                t.speed[f"download {n}"],
                 "boto3 download_fileobj direct",
-                Stats.of(t.speed[f"direct download {size_mib}"]),
+                t.speed[f"direct download {n}"],
                 at_least,
             )
-        )
-    results.add(
-        Row(
-            SECTION,
+            for n in (big, small)
+        ),
+        (
             f"download {big} MiB via dev server",
             "MiB/s",
-            Stats.of(t.speed[f"download {big}"]),
+            t.speed[f"download {big}"],
             "boto3 get_object read direct",
-            Stats.of(t.speed[f"direct get {big}"]),
-        )
-    )
-    for name in ("upload", "download"):
-        results.add(
-            Row(
-                SECTION,
+            t.speed[f"direct get {big}"],
+            (),
+        ),
+        *(
+            (
                 f"server peak RSS growth, {name} {big} MiB",
                 "MiB",
-                Stats.of(t.growth[f"{name} {big}"]),
+                t.growth[f"{name} {big}"],
                 f"same at {small} MiB",
-                Stats.of(t.growth[f"{name} {small}"]),
-                (Goal(64, on_value=True, worst=True), Goal(1.5)),
+                t.growth[f"{name} {small}"],
+                flat,
             )
-        )
-    results.add(
-        Row(
-            SECTION,
+            for name in ("upload", "download")
+        ),
+        (
             f"server peak RSS growth, upload {big} MiB refused at its end",
             "MiB",
-            Stats.of(t.growth[f"refused {big}"]),
+            t.growth[f"refused {big}"],
             f"upload {big} MiB",
-            Stats.of(t.growth[f"upload {big}"]),
+            t.growth[f"upload {big}"],
+            (),
+        ),
+    ]
+    for measure, unit, samples, baseline, baseline_samples, goals in rows:
+        results.add(
+            Row(SECTION, measure, unit, Stats.of(samples), baseline, Stats.of(baseline_samples), goals)
         )
-    )
     results.details["Streaming: method"] = " ".join(
         [
             f"{small} MiB then {big} MiB, {repeats} transfers of each kind per size, taking turns.",

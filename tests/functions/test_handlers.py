@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.routes import RouteTable, load_handler, load_routes
+from local.routes import load_handler, load_routes
 from tests.conftest import Stores
 from tests.support.events import body_bytes, header, load_event
 from tests.support.targets import LambdaContext
@@ -18,9 +18,11 @@ from tests.support.targets import LambdaContext
 VERSIONS = ["v1", "v2"]
 
 
+ROUTES = {route.code_dir.name: route for route in load_routes()}  # template.yaml, read once
+
+
 def invoke(function_dir: str, event: dict[str, Any]) -> dict[str, Any]:
-    [route] = [r for r in RouteTable(load_routes()).routes if r.code_dir.name == function_dir]
-    return load_handler(route)(event, LambdaContext())
+    return load_handler(ROUTES[function_dir])(event, LambdaContext())
 
 
 def uploaded_png(version: str) -> bytes:

@@ -66,8 +66,7 @@ class EventTarget:
     name = "events"
     host = "abc123.execute-api.us-east-1.amazonaws.com"
 
-    def __init__(self) -> None:
-        self.table = RouteTable(load_routes())
+    table = RouteTable(load_routes())  # template.yaml, read once for every test
 
     def request(
         self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes = b""

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import math
-import struct
 import zlib
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from local.routes import read_template
 from tests.conftest import Stores
 from tests.packaging.support import Build, invoke_isolated
 from tests.support.events import body_bytes, header, load_event
+from tests.support.images import png_chunk, png_declaring
 from tests.support.multipart import upload_body
 
 # From Lambda's own errors: "Request must be smaller than 6291456 bytes for the InvokeFunction
@@ -52,15 +52,10 @@ def template_max_upload() -> int:
 
 def png_of_size(size: int) -> bytes:
     """A valid 1x1 PNG of exactly size bytes, padded with a private ancillary chunk of zeros."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-    tail = chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")) + chunk(b"IEND", b"")
-    padding = size - len(head) - len(tail) - 12
+    image = png_declaring(1, 1, pixel_data=zlib.compress(b"\x00\x00\x00\x00"))
+    padding = size - len(image) - 12
     assert padding >= 0
-    return head + chunk(b"prVt", bytes(padding)) + tail
+    return image[:33] + png_chunk(b"prVt", bytes(padding)) + image[33:]
 
 
 def upload_event(data: bytes) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 from PIL import Image
 
@@ -21,19 +22,20 @@ def make_image(fmt: str = "PNG", size: tuple[int, int] = (32, 24), *, noise: boo
     return out.getvalue()
 
 
-def png_declaring(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height, with tiny data (a decompression bomb's shape)."""
-    import zlib
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
+def png_declaring(width: int, height: int, *, pixel_data: bytes = zlib.compress(b"\0")) -> bytes:
+    """A PNG whose header declares width x height and whose one IDAT holds pixel_data: with the
+    default, tiny data (a decompression bomb's shape)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0"))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", pixel_data)
+        + png_chunk(b"IEND", b"")
     )
 
 

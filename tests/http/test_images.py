@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+import zlib
 from datetime import datetime
 
 import pytest
 
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
-from tests.support.images import make_image
+from tests.support.images import make_image, png_declaring
 from tests.support.targets import Target
 
 
@@ -67,6 +68,13 @@ def test_download_is_byte_identical_with_headers(api: Api) -> None:
     assert response.header("content-disposition") == (
         "attachment; filename=\"Stra_e & Co.jpg\"; filename*=UTF-8''Stra%C3%9Fe%20%26%20Co.jpg"
     )
+
+
+def test_markup_like_bytes_in_pixel_data_do_not_refuse_an_image(api: Api) -> None:
+    # Compressed pixels are random bytes: in a large photo, '<svg ' turns up by chance.
+    data = png_declaring(64, 48, pixel_data=zlib.compress(b"\0" * 100) + b"<svg onload=alert(1)>")
+    image = api.upload_ok(data)
+    assert api.download(image["id"]).body == data
 
 
 def test_download_answers_304_when_etag_matches(api: Api) -> None:

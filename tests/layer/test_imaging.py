@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imageapi.errors import Unprocessable, UnsupportedMediaType
-from imageapi.imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner, inspect
+from imageapi.imaging import HEAD_BYTES, TAIL_BYTES, inspect
 from tests.support.images import make_image, png_declaring
 
 
@@ -43,13 +43,3 @@ def test_pixel_limit_guards_declared_dimensions() -> None:
 def test_unknown_bytes_are_415() -> None:
     with pytest.raises(UnsupportedMediaType):
         check(b"BM" + b"\0" * 100)  # BMP is not accepted
-
-
-def test_markup_is_found_across_chunk_boundaries() -> None:
-    scanner = MarkupScanner()
-    for chunk in (b"\x89PNG....<scr", b"IPT>alert(1)"):
-        scanner.feed(chunk)
-    assert scanner.found
-    clean = MarkupScanner()
-    clean.feed(make_image("PNG", (50, 50), noise=True))
-    assert not clean.found

@@ -15,7 +15,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from .imaging import HEAD_BYTES, TAIL_BYTES, MarkupScanner
+from .imaging import HEAD_BYTES, TAIL_BYTES
+from .markup import MarkupScanner
 
 FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room to spare
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,6 +17,10 @@ from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
 from tests.support.targets import EventTarget
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def settings_for(services: dict[str, str], **values: str | None) -> Settings:
@@ -56,6 +61,30 @@ def test_explicit_endpoint_wins_over_localstack_host(services: dict[str, str]) -
     )
     assert client.meta.endpoint_url == services["S3_ENDPOINT_URL"]
     round_trip(Storage(client, services["S3_BUCKET"]))
+
+
+@pytest.mark.parametrize("size", [7, 9 * 1024 * 1024], ids=["single PUT", "multipart"])
+def test_writes_carry_a_signed_checksum_instead_of_hashing_the_body(
+    services: dict[str, str], size: int
+) -> None:
+    client = make_client(settings_for(services, s3_endpoint_url=services["S3_ENDPOINT_URL"]))
+    storage = Storage(client, services["S3_BUCKET"])
+    sent: list[tuple[str, dict[str, str]]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        sent.append((request.method, {k.lower(): _text(v) for k, v in request.headers.items()}))
+
+    client.meta.events.register("before-send.s3.*", record)
+    upload = StreamingUpload(storage, key="images/checksum", content_type=lambda: "image/png")
+    upload.write(b"x" * size)
+    upload.commit()
+
+    writes = [headers for method, headers in sent if method == "PUT"]
+    assert sum(int(headers["content-length"]) for headers in writes) == size
+    for headers in writes:
+        assert "x-amz-checksum-crc32" in headers["authorization"].split("SignedHeaders=")[1]
+        assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    storage.delete(key="images/checksum")
 
 
 def test_otherwise_boto3_resolves(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,13 @@ class StoredObject:
 
 def _config(settings: Settings) -> Config:
     return Config(
-        s3={"addressing_style": "path" if settings.s3_force_path_style else "auto"},
+        s3={
+            "addressing_style": "path" if settings.s3_force_path_style else "auto",
+            # Over plain http (MinIO, LocalStack) SigV4 would hash every body once more: a second
+            # SHA-256 pass over each upload. The signed CRC32 header below guards the bytes instead.
+            "payload_signing_enabled": False,
+        },
+        request_checksum_calculation="when_supported",
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=3,
         read_timeout=30,

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from imageapi.storage import PART_BYTES
 from local.apigw import HttpResponse
 from local.services import ensure_bucket, moto_s3, s3_client
 from tests.conftest import Stores, reset_layer_caches
@@ -168,8 +169,14 @@ def test_client_disconnecting_mid_upload_leaves_nothing(
             f"POST /api/v1/images/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
-        sock.sendall(head.encode() + body[: len(body) // 2])  # half of 20 MiB: parts are in S3
-        time.sleep(0.5)
+        sock.sendall(head.encode() + body[: len(body) // 2])
+        if len(body) // 2 > PART_BYTES:  # a part is on its way to S3: hang up only once it is
+            deadline = time.monotonic() + 20
+            while not stores.unfinished_uploads() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert stores.unfinished_uploads(), "the server never started the multipart upload"
+        else:
+            time.sleep(0.5)
     deadline = time.monotonic() + 10  # the server notices the hang-up, then aborts what it sent
     while stores.unfinished_uploads() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -17,6 +17,7 @@ import psutil
 from local.routes import ROOT
 from tests.conftest import _free_port
 from tests.support.images import make_image
+from tests.support.processes import wait_for
 
 
 def _started_by(path: Path) -> list[psutil.Process]:
@@ -56,6 +57,7 @@ def test_make_gateway_serves_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         banner = _read_banner(process)
         assert "API Gateway emulator" in banner and "kept across restarts" in banner
+        wait_for(f"http://127.0.0.1:{port}")  # the banner comes just before the port is bound
         data = make_image("JPEG", (120, 80), noise=True)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             created = client.post(

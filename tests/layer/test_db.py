@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -52,15 +53,16 @@ def test_migrations_apply_once(services: dict[str, str]) -> None:
 
 
 def test_migrations_run_on_an_empty_database(services: dict[str, str]) -> None:
+    name = f"imageapi_migrate_check_{uuid.uuid4().hex[:8]}"  # CI jobs may share one server
     admin_url = resolve_conninfo(get_settings())
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS imageapi_migrate_check")
-        admin.execute("CREATE DATABASE imageapi_migrate_check")
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
     try:
-        url = psycopg.conninfo.make_conninfo(admin_url, dbname="imageapi_migrate_check")
+        url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
         with psycopg.connect(url, autocommit=True) as conn:
             assert apply_migrations(conn) == [p.stem for p in pending_files()]
             assert conn.execute("SELECT count(*) FROM images").fetchone() == (0,)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute("DROP DATABASE imageapi_migrate_check WITH (FORCE)")
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

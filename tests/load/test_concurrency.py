@@ -47,6 +47,7 @@ def test_concurrent_uploads_and_reads(dev_server: str, stores: Stores) -> None:
                 acknowledged[response.json()["id"]] = hashlib.sha256(data).hexdigest()
 
     def read(n: int) -> None:
+        rng = random.Random(n)  # one per read: the threads would otherwise share one sequence
         with lock:
             known = list(acknowledged)
         if n % 3 == 0 or not known:
@@ -60,9 +61,11 @@ def test_concurrent_uploads_and_reads(dev_server: str, stores: Stores) -> None:
     jobs = [("upload", i) for i in range(UPLOADS)] + [("read", i) for i in range(READS)]
     rng.shuffle(jobs)
     with client, ThreadPoolExecutor(max_workers=24) as pool:
-        for kind, i in jobs:
-            pool.submit(upload, files[i]) if kind == "upload" else pool.submit(read, i)
-        pool.shutdown(wait=True)
+        futures = [
+            pool.submit(upload, files[i]) if kind == "upload" else pool.submit(read, i) for kind, i in jobs
+        ]
+        for future in futures:
+            future.result()  # a transport error fails here, by name, not as a count mismatch
 
         assert len(statuses) == UPLOADS + READS
         assert [s for s in statuses if s >= 500] == []

@@ -64,7 +64,7 @@ class FilePart:
         self.markup.feed(chunk)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+        self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]  # no copy of the whole chunk
         self.sink.write(chunk)
 
 

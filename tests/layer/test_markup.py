@@ -9,7 +9,7 @@ import struct
 import pytest
 from PIL import Image
 
-from imageapi.markup import MarkupScanner
+from imageapi.markup import BYTES_PER_STEP, STEP_ALLOWANCE, MarkupScanner
 from tests.support.images import make_image, png_chunk, png_declaring
 
 SCRIPT = b"<script>alert(1)</script>"
@@ -141,6 +141,21 @@ def test_real_images_are_walked_to_their_end(fmt: str) -> None:
     image = make_image(fmt, (300, 200), noise=True)
     assert not found(image, 4096)
     assert found(image + SCRIPT, 4096)  # only a walker that reached the end scans what follows
+
+
+def test_a_file_of_tiny_structures_is_searched_as_text_past_the_allowance() -> None:
+    # 1-byte GIF sub-blocks, then markup in pixel data: walked to the end, it would be skipped.
+    tiny = GIF[:30] + b"\x01x" * STEP_ALLOWANCE * 2 + sub_blocks(SVG_TAG)[:-1] + b"\0;"
+    scanner = MarkupScanner()
+    for start in range(0, len(tiny), 4096):
+        scanner.feed(tiny[start : start + 4096])
+    assert scanner.found
+    assert scanner.steps <= STEP_ALLOWANCE + len(tiny) // BYTES_PER_STEP + len(tiny) // 4096 + 2
+
+
+def test_real_structures_stay_within_the_allowance() -> None:
+    animation = gif(pixels=SVG_TAG * 500_000)  # 10 MB of LZW data in the largest (255-byte) blocks
+    assert not found(animation, 65536)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,12 @@ _MARKUP = re.compile(
 )
 _OVERLAP = len(b"<!doctype ") - 1  # the longest match, less one byte
 
+# Walking costs a Python step per structure, so a file made of tiny ones (1-byte GIF blocks,
+# empty chunks, bare JPEG markers) would tie up a worker for minutes. Past this allowance the rest
+# is searched as text, at regex speed: such a file may be refused, but never goes unsearched.
+STEP_ALLOWANCE = 10_000
+BYTES_PER_STEP = 128  # a GIF's sub-blocks, the smallest real structures, take one step per 256
+
 # A JPEG marker inside scan data: 0xFF and a byte that is not a stuffed zero or a restart marker
 # (a fill 0xFF counts: the walker reads on). A leading literal keeps the search at C speed.
 _JPEG_MARKER = re.compile(rb"\xff([^\x00\xd0-\xd7])")
@@ -148,6 +154,8 @@ class MarkupScanner:
         self._read = bytearray()  # a _Read being gathered across chunks
         self._left = 0  # bytes left in a _Text, _Skip or GIF sub-block
         self._carry = b""  # the end of the last scanned bytes, for markup split across chunks
+        self._seen = 0
+        self.steps = 0
 
     def feed(self, chunk: bytes) -> None:
         if self.found:
@@ -163,8 +171,12 @@ class MarkupScanner:
             walk = _WALKERS.get(sniff(data) or "")
             self._walker = walk() if walk else None
             self._step = next(self._walker) if self._walker else _REST
+        self._seen += len(chunk)
         position = 0
         while position < len(data) and not self.found:
+            self.steps += 1
+            if self.steps > STEP_ALLOWANCE + self._seen // BYTES_PER_STEP:
+                self._step, self._walker = _REST, None
             position = self._consume(data, position)
 
     def _consume(self, data: bytes, position: int) -> int:

@@ -9,7 +9,7 @@ import struct
 import pytest
 from PIL import Image
 
-from imageapi.markup import BYTES_PER_STEP, STEP_ALLOWANCE, MarkupScanner
+from imageapi.markup import ANGLE_ALLOWANCE, BYTES_PER_STEP, STEP_ALLOWANCE, MarkupScanner
 from tests.support.images import make_image, png_chunk, png_declaring
 
 SCRIPT = b"<script>alert(1)</script>"
@@ -63,9 +63,17 @@ def sub_blocks(data: bytes) -> bytes:
     return b"".join(bytes([len(piece)]) + piece for piece in pieces) + b"\0"
 
 
+def riff_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+
+
+def frame(*chunks: bytes) -> tuple[bytes, bytes]:
+    """An animation frame (ANMF): a 16-byte header, then chunks of its own."""
+    return b"ANMF", b"\0" * 16 + b"".join(chunks)
+
+
 def webp(*chunks: tuple[bytes, bytes]) -> bytes:
-    padded = [(kind, data, b"\0" * (len(data) & 1)) for kind, data in chunks]
-    body = b"".join(kind + struct.pack("<I", len(data)) + data + pad for kind, data, pad in padded)
+    body = b"".join(riff_chunk(kind, data) for kind, data in chunks)
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
@@ -81,6 +89,7 @@ IN_PIXEL_DATA = {
     "GIF LZW data": gif(pixels=SVG_TAG * 30),
     "WebP VP8": webp((b"VP8 ", VP8 + SVG_TAG)),
     "WebP VP8L and ALPH": webp((b"ALPH", SVG_TAG), (b"VP8L", b"\x2f" + SCRIPT)),
+    "WebP animation frame": webp(frame(riff_chunk(b"ALPH", SCRIPT), riff_chunk(b"VP8 ", VP8 + SVG_TAG))),
 }
 
 PNG = png_declaring(10, 10)
@@ -108,6 +117,18 @@ IN_TEXT = {
     "GIF script after the image": GIF[:-1] + SCRIPT + b";",
     "WebP XMP": webp((b"VP8 ", VP8), (b"XMP ", SVG_TAG)),
     "WebP after the RIFF end": webp((b"VP8 ", VP8)) + SCRIPT,
+    "WebP chunk inside a frame": webp(frame(riff_chunk(b"VP8 ", VP8), riff_chunk(b"XMP ", SVG_TAG))),
+    "JPEG reserved marker after scan data": b"\xff\xd8\xff\xda\x00\x02\xff" + SVG_TAG + b"\xff\xd9",
+    # Sub-blocks of 9 and 32 bytes: the second size byte, a space, ends '<!DOCTYPE '.
+    "GIF comment whose size byte completes a tag": GIF[:19]
+    + b"\x21\xfe\x09<!DOCTYPE\x20html><p>"
+    + b"x" * 24
+    + b"\0"
+    + GIF[19:],
+    "PNG img with onerror": PNG[:33] + png_chunk(b"tEXt", b"c\0<img src=x onerror=alert(1)>") + PNG[33:],
+    "PNG XHTML script under a prefix": PNG[:33]
+    + png_chunk(b"iTXt", b'x\0\0\0\0\0<x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>')
+    + PNG[33:],
     "not an image": b"just text, then " + SCRIPT,
     "a JPEG too short to walk": b"\xff\xd8\xff<svg \xff\xd9",
     "SVG": b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>",
@@ -153,6 +174,21 @@ def test_a_file_of_tiny_structures_is_searched_as_text_past_the_allowance() -> N
     assert scanner.steps <= STEP_ALLOWANCE + len(tiny) // BYTES_PER_STEP + len(tiny) // 4096 + 2
 
 
+def test_text_dense_with_angle_brackets_is_refused_past_its_allowance() -> None:
+    assert found(b"not an image " + b"<i" * ANGLE_ALLOWANCE * 2, 65536)
+    xmp_like = PNG[:33] + png_chunk(b"iTXt", b"<x>" * (ANGLE_ALLOWANCE // 2)) + PNG[33:]
+    assert not found(xmp_like, 65536)
+
+
+def test_small_chunks_do_not_use_up_the_allowance() -> None:
+    # 64 KiB of pixel data fed a byte at a time: 65,536 feeds, but only a handful of structures.
+    image = png_declaring(10, 10, pixel_data=SVG_TAG * 3200)
+    scanner = MarkupScanner()
+    for i in range(len(image)):
+        scanner.feed(image[i : i + 1])
+    assert not scanner.found and scanner.steps < 20
+
+
 def test_real_structures_stay_within_the_allowance() -> None:
     animation = gif(pixels=SVG_TAG * 500_000)  # 10 MB of LZW data in the largest (255-byte) blocks
     assert not found(animation, 65536)
@@ -170,6 +206,12 @@ def test_real_structures_stay_within_the_allowance() -> None:
         (b"<scripts", False),
         (b"<?phpx", False),
         (b"a < b, svg > c", False),
+        (b"<object data=x>", True),
+        (b"<EMBED src=x>", True),
+        (b"<meta http-equiv=refresh>", True),
+        (b"<style>", True),
+        (b"xmlns='http://www.w3.org/2000/svg'", True),
+        (b"<imgs", False),
     ],
 )
 def test_a_tag_name_must_end_as_html_ends_it(text: bytes, is_markup: bool) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -152,22 +150,11 @@ def stores(services: dict[str, str]) -> Iterator[Stores]:
 @pytest.fixture(scope="session")
 def dev_server(services: dict[str, str]) -> Iterator[str]:
     """The dev server's app under uvicorn on a free loopback port; yields its base URL."""
-    import uvicorn
-
     from local.devserver import DevServer
+    from tests.support.servers import serve
 
-    port = _free_port()
-    config = uvicorn.Config(DevServer(), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "dev server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(DevServer()) as url:
+        yield url
 
 
 def _free_port() -> int:

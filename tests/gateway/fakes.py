@@ -13,7 +13,7 @@ from typing import Any
 from local.gateway import Gateway
 from local.invokers import Handler, InProcessInvoker
 from local.routes import FunctionRoute, RouteTable
-from tests.support.gateway import serve
+from tests.support.servers import serve
 
 
 def route(function: str, method: str, path: str, *, timeout: int = 5) -> FunctionRoute:

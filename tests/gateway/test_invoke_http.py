@@ -22,10 +22,10 @@ from local.routes import RouteTable, load_handler, load_routes
 from tests.conftest import Stores
 from tests.gateway.fakes import fail, route
 from tests.support.api import Api, json_of
-from tests.support.gateway import serve
 from tests.support.images import make_image
 from tests.support.multipart import upload_body
 from tests.support.rie import StandInEmulator, stand_in_emulator
+from tests.support.servers import serve
 from tests.support.targets import HttpTarget
 
 FUNCTION_ERROR = {"message": "Internal Server Error"}

@@ -26,16 +26,8 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
 PART_BYTES = 8 * 1024 * 1024  # S3's minimum is 5 MiB; a file below this is one PutObject
 PARTS_IN_FLIGHT = 2  # parts uploading while the next one fills: memory stays at a few parts
-_UNAVAILABLE = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.NoCredentialsError,
-    botocore.exceptions.ClientError,
-    botocore.exceptions.ResponseStreamingError,
-    botocore.exceptions.BotoCoreError,
-)
+# Connection, timeout and credential errors are all BotoCoreError; an HTTP error is ClientError.
+_UNAVAILABLE = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class ObjectMissing(Exception):
@@ -149,7 +141,8 @@ class StreamingUpload:
     A larger one becomes a multipart upload whose parts go up in worker threads as they fill,
     at most PARTS_IN_FLIGHT at a time (drain() waits for them), so memory holds a few parts
     whatever the file's size. Nothing is visible in the bucket before commit(); discard() leaves
-    nothing behind, not even an unfinished multipart upload."""
+    nothing behind, not even an unfinished multipart upload, and after commit() deletes the
+    object (the row that was to point at it failed)."""
 
     _pool: ThreadPoolExecutor | None = None
 
@@ -163,6 +156,7 @@ class StreamingUpload:
         self._in_flight: list[Future[dict[str, Any]]] = []
         self._upload_id: str | None = None
         self._lock = threading.Lock()
+        self._committed = False
 
     @classmethod
     def _workers(cls) -> ThreadPoolExecutor:
@@ -203,19 +197,29 @@ class StreamingUpload:
                 client.put_object(
                     Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self.content_type()
                 )
-                return
-            if self._buffer:
-                self._submit(bytes(self._buffer))
-                self._buffer.clear()
-            parts = [f.result() for f in self._parts]
-            client.complete_multipart_upload(
-                Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
-            )
+            else:
+                if self._buffer:
+                    self._submit(bytes(self._buffer))
+                    self._buffer.clear()
+                parts = [f.result() for f in self._parts]
+                client.complete_multipart_upload(
+                    Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
+                )
         except _UNAVAILABLE as exc:
             raise _unavailable("upload", exc) from exc
+        self._committed = True
 
     def discard(self) -> None:
         """Drops what was sent so far (blocking, best effort: reconcile finds what this misses)."""
+        if self._committed:
+            try:
+                self.storage.delete(key=self.key)
+            except StorageUnavailable:
+                log.error(
+                    "could not remove the object of a failed upload",
+                    extra={"fields": {"image_key": self.key}},
+                )
+            return
         self._buffer.clear()
         for future in self._parts:
             future.cancel()

@@ -4,7 +4,6 @@ Either both the object and the row exist afterwards, or neither does."""
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 import uuid
 
@@ -22,8 +21,6 @@ from .links import image_url, to_public
 from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
 from .settings import Settings
 from .storage import Storage, StreamingUpload
-
-log = logging.getLogger(__name__)
 
 FIELDS = {"file", "description"}
 
@@ -58,7 +55,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
 
 def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, settings: Settings) -> ImageRow:
     """Validates the received form, makes its object visible, then writes the row (blocking).
-    The caller discards the form's sinks if this raises before the object is committed."""
+    If this raises, the caller discards the form's sinks, which removes a committed object too."""
     unknown = (set(form.fields) | set(form.files)) - FIELDS
     if unknown:
         raise Unprocessable("Unexpected form field: send only file and description")
@@ -82,18 +79,7 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
         height=info.height,
     )
     part.sink.commit()
-    try:
-        return db.run(repository.insert_image, image=image)
-    except BaseException:
-        _remove_object(part.sink.storage, image.object_key)
-        raise
-
-
-def _remove_object(storage: Storage, key: str) -> None:
-    try:
-        storage.delete(key=key)
-    except Exception:  # the reconciliation command finds what is left behind
-        log.error("could not remove the object of a failed upload", extra={"fields": {"image_key": key}})
+    return db.run(repository.insert_image, image=image)
 
 
 def _description(form: UploadForm) -> str:

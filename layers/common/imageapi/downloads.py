@@ -8,10 +8,10 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from . import repository
 from .db import Database
-from .errors import ApiError, NotFound
+from .errors import ApiError
 from .filenames import content_disposition
+from .images import get_row
 from .storage import ObjectMissing, Storage
 
 
@@ -20,9 +20,7 @@ class FileMissing(ApiError):
 
 
 def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storage: Storage) -> Response:
-    row = db.run(repository.get_image, image_id=image_id)
-    if row is None:
-        raise NotFound("Image not found")
+    row = get_row(image_id=image_id, db=db)
     etag = f'"{row.sha256}"'
     headers = {
         "ETag": etag,

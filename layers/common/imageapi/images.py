@@ -10,11 +10,16 @@ from . import repository
 from .db import Database
 from .errors import NotFound
 from .links import to_public
-from .schemas import ImagePublic
+from .schemas import ImagePublic, ImageRow
 
 
-def find_image(request: Request, *, image_id: uuid.UUID, db: Database) -> ImagePublic:
+def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:
+    """The image's row, or 404."""
     row = db.run(repository.get_image, image_id=image_id)
     if row is None:
         raise NotFound("Image not found")
-    return to_public(row, request)
+    return row
+
+
+def find_image(request: Request, *, image_id: uuid.UUID, db: Database) -> ImagePublic:
+    return to_public(get_row(image_id=image_id, db=db), request)

@@ -52,9 +52,9 @@ def create_app(*, title: str) -> FastAPI:
         dependencies=[Depends(require_token)],
         redirect_slashes=False,
     )
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ApiError, _detail_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, _detail_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestLog)
     app.add_middleware(TrailingSlashInsensitive, routes=app.router.routes)
@@ -98,8 +98,8 @@ async def require_token(request: Request) -> None:
         )
 
 
-def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def _detail_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (ApiError, StarletteHTTPException))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -108,11 +108,6 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     # "input" is left out: errors never echo what the client sent.
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

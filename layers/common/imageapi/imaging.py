@@ -38,11 +38,17 @@ def sniff(head: bytes) -> str | None:
 def identify(head: bytes) -> ImageInfo:
     """The type the first bytes announce, and the dimensions the header declares; 415 for
     anything but JPEG, PNG, GIF and WebP."""
+    content_type = accepted_type(head)
+    extension, size = _HEADERS[content_type]
+    return ImageInfo(content_type, extension, *size(head))
+
+
+def accepted_type(head: bytes) -> str:
+    """sniff(), or 415 for anything but JPEG, PNG, GIF and WebP."""
     content_type = sniff(head)
     if content_type is None:
         raise UnsupportedMediaType("Unsupported file type: send a JPEG, PNG, GIF or WebP image")
-    extension, size = _HEADERS[content_type]
-    return ImageInfo(content_type, extension, *size(head))
+    return content_type
 
 
 def inspect(head: bytes, tail: bytes, size: int, *, max_pixels: int) -> ImageInfo:

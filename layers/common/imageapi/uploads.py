@@ -16,7 +16,7 @@ from .db import Database
 from .errors import Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
 from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
-from .imaging import identify, inspect
+from .imaging import accepted_type, inspect
 from .links import image_url, to_public
 from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
 from .settings import Settings
@@ -37,7 +37,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
             StreamingUpload(
                 storage,
                 key=f"images/{image_id}",
-                content_type=lambda: identify(bytes(part.head)).content_type,
+                content_type=lambda: accepted_type(bytes(part.head[:12])),
             )
         )
         return opened[0]

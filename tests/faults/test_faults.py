@@ -197,7 +197,7 @@ def crash(*args, **kwargs):
 
 imageapi.repository.insert_image = crash
 image_id = uuid.uuid4()
-part = FilePart(filename="a.png", declared_type="image/png")
+part = FilePart(filename="a.png")
 part.sink = StreamingUpload(get_storage(), key=f"images/{image_id}", content_type=lambda: "image/png")
 part.add(open(sys.argv[1], "rb").read())
 form = UploadForm(fields={"description": [b"crash"]}, files={"file": [part]})

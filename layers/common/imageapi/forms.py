@@ -50,7 +50,6 @@ class DiscardingSink:
 @dataclass
 class FilePart:
     filename: str
-    declared_type: str
     sink: FileSink = field(default_factory=DiscardingSink)
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
@@ -71,8 +70,6 @@ class FilePart:
 @dataclass
 class _Part:
     name: str = ""
-    filename: str | None = None
-    content_type: str = ""
     data: bytearray = field(default_factory=bytearray)
     file: FilePart | None = None
 
@@ -141,11 +138,8 @@ class _Collector:
             raise BadRequest("Each form part needs a Content-Disposition: form-data header with a name")
         self.part.name = options[b"name"].decode("utf-8", "replace")
         if b"filename" in options:
-            self.part.filename = options[b"filename"].decode("utf-8", "replace")
-            content_type = self._headers.get(b"content-type", b"application/octet-stream")
-            self.part.file = FilePart(
-                filename=self.part.filename, declared_type=content_type.decode("latin-1")
-            )
+            # The part's Content-Type is not read: the type comes from the bytes.
+            self.part.file = FilePart(filename=options[b"filename"].decode("utf-8", "replace"))
             self.part.file.sink = self.open_sink(self.part.name, self.part.file)
             self.form.files.setdefault(self.part.name, []).append(self.part.file)
 

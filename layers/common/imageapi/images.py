@@ -9,7 +9,7 @@ from fastapi import Request
 from . import repository
 from .db import Database
 from .errors import NotFound
-from .links import to_public
+from .links import base_url, to_public
 from .schemas import ImagePublic, ImageRow
 
 
@@ -22,4 +22,4 @@ def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:
 
 
 def find_image(request: Request, *, image_id: uuid.UUID, db: Database) -> ImagePublic:
-    return to_public(get_row(image_id=image_id, db=db), request)
+    return to_public(get_row(image_id=image_id, db=db), base=base_url(request))

@@ -26,13 +26,12 @@ def base_url(request: Request) -> str:
     return f"{scheme}://{host}{prefix}"
 
 
-def image_url(request: Request, image_id: object) -> str:
-    return f"{base_url(request)}{IMAGES_PATH}{image_id}"
+def image_url(base: str, image_id: object) -> str:
+    return f"{base}{IMAGES_PATH}{image_id}"
 
 
-def to_public(row: ImageRow, request: Request, *, base: str | None = None) -> ImagePublic:
-    """The API's view of a row; pass base when building many (a page) to compute it once."""
-    base = base if base is not None else base_url(request)
+def to_public(row: ImageRow, *, base: str) -> ImagePublic:
+    """The API's view of a row; base is base_url(request), computed once per request."""
     return ImagePublic(
         id=row.id,
         description=row.description,
@@ -43,5 +42,5 @@ def to_public(row: ImageRow, request: Request, *, base: str | None = None) -> Im
         width=row.width,
         height=row.height,
         created_at=row.created_at.astimezone(UTC),
-        download_url=f"{base}{IMAGES_PATH}{row.id}/file",
+        download_url=f"{image_url(base, row.id)}/file",
     )

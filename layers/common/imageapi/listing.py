@@ -30,7 +30,7 @@ def list_page(
         f"{base}{IMAGES_PATH}?{urlencode({'limit': limit, 'cursor': next_cursor})}" if next_cursor else None
     )
     return ImagesPublic(
-        items=[to_public(row, request, base=base) for row in page],
+        items=[to_public(row, base=base) for row in page],
         limit=limit,
         next_cursor=next_cursor,
         next=next_url,

@@ -17,7 +17,7 @@ from .errors import Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
 from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
 from .imaging import accepted_type, inspect
-from .links import image_url, to_public
+from .links import base_url, image_url, to_public
 from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
 from .settings import Settings
 from .storage import Storage, StreamingUpload
@@ -48,8 +48,9 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
     except BaseException:
         await run_in_threadpool(form.discard)
         raise
-    image = to_public(row, request)
-    location = image_url(request, image.id)
+    base = base_url(request)
+    image = to_public(row, base=base)
+    location = image_url(base, image.id)
     return JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
 
 

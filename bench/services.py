@@ -22,6 +22,7 @@ from psycopg.conninfo import make_conninfo
 
 from local.routes import LAYER_DIR, ROOT
 from local.services import embedded_postgres, ensure_bucket, s3_client, s3_environment
+from tests.support.layer import reset_layer_caches
 
 BUCKET = "bench-images"
 
@@ -102,13 +103,8 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 def use_database(url: str) -> None:
     """Points the in-process layer (settings, connection) at the database url."""
-    from imageapi.db import get_database
-    from imageapi.settings import get_settings
-
     os.environ["DATABASE_URL"] = url
-    get_database().close()
-    get_settings.cache_clear()
-    get_database.cache_clear()
+    reset_layer_caches()
 
 
 @contextmanager
@@ -131,11 +127,8 @@ def started() -> Iterator[Services]:
         env["DATABASE_URL"] = database_url = create_database(server_url, "bench")
         os.environ.update(env)
         use_database(database_url)
-        from imageapi.storage import get_storage
-
-        get_storage.cache_clear()
         ensure_bucket(s3_client(endpoint), BUCKET)
-        stack.callback(_close_layer)
+        stack.callback(reset_layer_caches)
         yield Services(
             server_url=server_url,
             database_url=database_url,
@@ -144,10 +137,3 @@ def started() -> Iterator[Services]:
             workdir=workdir,
             postgres_version=str(row[0]) if row else "?",
         )
-
-
-def _close_layer() -> None:
-    from imageapi.db import get_database
-
-    get_database().close()
-    get_database.cache_clear()

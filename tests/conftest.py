@@ -17,6 +17,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from local.services import embedded_postgres, ensure_bucket, moto_s3, s3_client, s3_environment
+from tests.support.layer import reset_layer_caches
 from tests.support.targets import EventTarget, HttpTarget, Target
 
 pytest_plugins = ["tests.support.gateway"]  # the gateway_server fixture
@@ -62,19 +63,6 @@ def services() -> Iterator[dict[str, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-
-
-def reset_layer_caches() -> None:
-    """Makes the layer read its settings again (closing the cached database connection)."""
-    from imageapi.db import get_database
-    from imageapi.settings import get_settings
-    from imageapi.storage import get_storage
-
-    if get_database.cache_info().currsize:
-        get_database().close()
-    get_settings.cache_clear()
-    get_database.cache_clear()
-    get_storage.cache_clear()
 
 
 @contextmanager

@@ -19,10 +19,11 @@ import pytest
 from imageapi.storage import PART_BYTES
 from local.apigw import HttpResponse
 from local.services import ensure_bucket, moto_s3, s3_client
-from tests.conftest import Stores, reset_layer_caches
+from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.faults import cutting_proxy
 from tests.support.images import make_image
+from tests.support.layer import reset_layer_caches
 from tests.support.multipart import upload_body
 from tests.support.targets import EventTarget, Target
 

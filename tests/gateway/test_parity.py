@@ -15,6 +15,7 @@ from tests.conftest import Stores
 from tests.http.test_bad_input import LIMIT, READ_CASES, UPLOAD_CASES, Case
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import make_image
+from tests.support.layer import layer_env
 from tests.support.targets import HttpTarget
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -75,13 +76,8 @@ def pair(dev_server: str, gateway_server: str, stores: Stores) -> Pair:
 @pytest.fixture
 def small_uploads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """MAX_UPLOAD_BYTES as tests/http/test_bad_input.py sets it, for its upload cases."""
-    from imageapi.settings import get_settings
-
-    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(LIMIT))
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with layer_env(monkeypatch, MAX_UPLOAD_BYTES=str(LIMIT)):
+        yield
 
 
 def send_both(pair: Pair, case: Case) -> tuple[HttpResponse, HttpResponse]:

@@ -15,6 +15,7 @@ from imageapi.pagination import encode_cursor
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring
+from tests.support.layer import layer_env
 from tests.support.multipart import BOUNDARY, encode
 from tests.support.targets import Target
 
@@ -234,13 +235,8 @@ READ_CASES = [
 
 @pytest.fixture
 def api(target: Target, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    from imageapi.settings import get_settings
-
-    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(LIMIT))
-    get_settings.cache_clear()
-    yield Api(target)
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with layer_env(monkeypatch, MAX_UPLOAD_BYTES=str(LIMIT)):
+        yield Api(target)
 
 
 def detail_text(response_body: bytes) -> str:

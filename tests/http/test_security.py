@@ -14,6 +14,7 @@ from imageapi.logs import JsonFormatter
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import make_image
+from tests.support.layer import layer_env
 from tests.support.multipart import upload_body
 from tests.support.targets import Target
 
@@ -28,13 +29,8 @@ def api(target: Target, stores: Stores) -> Api:
 
 @pytest.fixture
 def tokens_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from imageapi.settings import get_settings
-
-    monkeypatch.setenv("API_TOKENS", TOKENS)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with layer_env(monkeypatch, API_TOKENS=TOKENS):
+        yield
 
 
 ROUTES = [("GET", IMAGES), ("POST", IMAGES), ("GET", f"{IMAGES}{ID}"), ("GET", f"{IMAGES}{ID}/file")]

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Stores, reset_layer_caches
+from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
+from tests.support.layer import layer_env
 from tests.support.multipart import BOUNDARY, encode
 from tests.support.targets import Target
 
@@ -21,11 +22,8 @@ BIG = (2600, 2700)  # a ~20 MiB PNG of noise: three 8 MiB parts
 def api(target: Target, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     if target.name == "gateway":
         pytest.skip("over Lambda's 6 MB payload limit: the gateway's own 413 is tested in tests/gateway")
-    monkeypatch.setenv("MAX_UPLOAD_BYTES", str(32 * 1024 * 1024))
-    reset_layer_caches()
-    yield Api(target)
-    monkeypatch.undo()
-    reset_layer_caches()
+    with layer_env(monkeypatch, MAX_UPLOAD_BYTES=str(32 * 1024 * 1024)):
+        yield Api(target)
 
 
 def test_large_upload_round_trips(api: Api, stores: Stores) -> None:

@@ -16,6 +16,7 @@ from imageapi.storage import Storage, StreamingUpload, make_client
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
+from tests.support.layer import layer_env
 from tests.support.targets import EventTarget
 
 
@@ -124,18 +125,12 @@ def test_start_up_log_names_the_source_not_the_credentials(services: dict[str, s
 @pytest.fixture
 def via_localstack(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The whole API with S3 reached only through LOCALSTACK_HOST."""
-    from imageapi.settings import get_settings
     from imageapi.storage import get_storage
 
-    monkeypatch.delenv("S3_ENDPOINT_URL")
-    monkeypatch.setenv("LOCALSTACK_HOST", urlsplit(services["S3_ENDPOINT_URL"]).netloc)
-    get_settings.cache_clear()
-    get_storage.cache_clear()
-    assert get_storage().client.meta.endpoint_url.endswith(services["S3_ENDPOINT_URL"].split("//")[1])
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    get_storage.cache_clear()
+    localstack_host = urlsplit(services["S3_ENDPOINT_URL"]).netloc
+    with layer_env(monkeypatch, S3_ENDPOINT_URL=None, LOCALSTACK_HOST=localstack_host):
+        assert get_storage().client.meta.endpoint_url.endswith(services["S3_ENDPOINT_URL"].split("//")[1])
+        yield
 
 
 def test_upload_and_download_through_localstack_client(via_localstack: None, stores: Stores) -> None:

@@ -14,5 +14,9 @@ ARG FUNCTION
 RUN test -n "${FUNCTION}" || { echo "build with --build-arg FUNCTION=<folder under functions/>"; exit 1; }
 COPY functions/${FUNCTION}/ ${LAMBDA_TASK_ROOT}/
 
+# Starts the Runtime Interface Emulator with its own log level (RIE_LOG_LEVEL), not the app's.
+COPY --chmod=0755 docker/function-entrypoint.sh /function-entrypoint.sh
+ENTRYPOINT ["/function-entrypoint.sh"]
+
 # The Handler every function has in template.yaml.
 CMD ["app.handler"]

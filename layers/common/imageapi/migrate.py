@@ -1,13 +1,15 @@
 """Applies the versioned SQL files in migrations/ once each, in name order.
 
-Run it with `python -m imageapi.migrate`; on AWS, `handler` runs it as a CloudFormation custom
-resource at deploy time (or when invoked directly)."""
+Run it with `python -m imageapi.migrate [--wait SECONDS]`; on AWS, `handler` runs it as a
+CloudFormation custom resource at deploy time (or when invoked directly)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,19 @@ from .settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_ID = 0x1A6E_0001  # serialises concurrent runs (several deploys, dev servers)
+# What a server says while it cannot take connections yet (SQLSTATE 57P03). libpq reports
+# connection failures as text only (no SQLSTATE), so the text is what can be told apart.
+_NOT_READY_YET = (
+    "the database system is starting up",
+    "the database system is not yet accepting",
+    "the database system is shutting down",  # the image's set-up server, stopping
+)
 
 log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL did not accept a connection within the time allowed."""
 
 
 def pending_files() -> list[Path]:
@@ -47,9 +60,47 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
     return applied_now
 
 
-def migrate() -> list[str]:
-    with psycopg.connect(resolve_conninfo(get_settings()), autocommit=True) as conn:
+def migrate(*, wait: float = 0) -> list[str]:
+    """Applies the pending migrations; retries a refused connection for up to `wait` seconds."""
+    with connect_when_ready(resolve_conninfo(get_settings()), wait=wait) as conn:
         return apply_migrations(conn)
+
+
+def connect_when_ready(conninfo: str, *, wait: float) -> psycopg.Connection[Any]:
+    """A connection, retried while the server is not there yet (refused, unreachable, starting
+    up) until `wait` seconds have passed. What the server itself refuses (a wrong password, a
+    missing database) fails at once: waiting would not change it."""
+    deadline = time.monotonic() + wait
+    pause = 0.1
+    while True:
+        try:
+            return psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            if not _not_there_yet(exc):
+                raise
+            remaining = deadline - time.monotonic()
+            reason = _first_line(exc)
+            if remaining <= 0:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL did not accept a connection within {wait:g} s: {reason}"
+                ) from exc
+            log.warning(
+                "PostgreSQL is not accepting connections yet (%s); retrying for %.0f s more",
+                reason,
+                remaining,
+            )
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 2.0)
+
+
+def _not_there_yet(exc: psycopg.OperationalError) -> bool:
+    """True for a server not listening or still starting; False for what it refused (FATAL)."""
+    text = str(exc)
+    return "FATAL:" not in text or any(phrase in text for phrase in _NOT_READY_YET)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -90,9 +141,24 @@ def _send_cfn_response(
         pass
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imageapi.migrate", description=__doc__)
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="retry a refused connection for up to this long (a database still starting)",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    applied = migrate()
+    try:
+        applied = migrate(wait=args.wait)
+    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
+        print(
+            f"migrate: {exc if isinstance(exc, DatabaseUnavailable) else _first_line(exc)}", file=sys.stderr
+        )
+        return 1
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
 

@@ -9,7 +9,6 @@ container through the Runtime Interface Emulator (GATEWAY_FUNCTION_URLS)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -134,10 +133,11 @@ class Gateway:
             return Outcome(response, route, (time.perf_counter() - started) * 1000, error)
 
         # Lambda stops the function at its Timeout (a function error); the HTTP API gives up at
-        # its integration timeout (503), whichever comes first.
+        # its integration timeout (503), whichever comes first. The invoker counts the time from
+        # when the function starts, not from when the request began waiting for an instance.
         limit = min(route.timeout, self.integration_timeout)
         try:
-            raw = await asyncio.wait_for(self.invoker.invoke(route, payload), limit)
+            raw = await self.invoker.invoke(route, payload, timeout=limit)
         except TimeoutError:
             if route.timeout <= self.integration_timeout:
                 return outcome(gateway_error(FUNCTION_ERROR), f"Task timed out after {route.timeout} seconds")

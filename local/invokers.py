@@ -29,8 +29,10 @@ class FunctionError(Exception):
 
 
 class Invoker(Protocol):
-    async def invoke(self, route: FunctionRoute, payload: bytes) -> bytes:
-        """The function's result for this event; raises FunctionError when it fails."""
+    async def invoke(self, route: FunctionRoute, payload: bytes, *, timeout: float) -> bytes:
+        """The function's result for this event; raises FunctionError when it fails and
+        TimeoutError when it has run for `timeout` seconds. Time spent waiting for a free
+        instance is not counted: Lambda would have started another one."""
         ...
 
     async def aclose(self) -> None: ...
@@ -79,15 +81,19 @@ class InProcessInvoker:
         # Imported here, in the caller's thread: Mangum sets up an event loop when it is created.
         return cls({route.function: load_handler(route) for route in routes}, workers=workers)
 
-    async def invoke(self, route: FunctionRoute, payload: bytes) -> bytes:
+    async def invoke(self, route: FunctionRoute, payload: bytes, *, timeout: float) -> bytes:
         handler = self._handlers[route.function]
         context = LambdaContext(route.function, route.memory, route.timeout)
         event = json.loads(payload)
         loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(self._pool, call_handler, handler, event, context)
-        except Exception as exc:  # Lambda reports any unhandled error as a function error
-            raise FunctionError(f"{type(exc).__name__}: {exc}") from exc
+
+        async def run() -> Any:
+            try:
+                return await loop.run_in_executor(self._pool, call_handler, handler, event, context)
+            except Exception as exc:  # Lambda reports any unhandled error as a function error
+                raise FunctionError(f"{type(exc).__name__}: {exc}") from exc
+
+        result = await asyncio.wait_for(run(), timeout)  # TimeoutError: the function's Timeout
         try:
             return json.dumps(result).encode()
         except (TypeError, ValueError) as exc:
@@ -112,13 +118,17 @@ class EmulatorInvoker:
     """POSTs the event to the Runtime Interface Emulator of the function's container.
 
     The RIE runs one invocation at a time (a second one meanwhile is refused with 400), as one
-    Lambda execution environment does; so requests for the same function queue here, where
-    Lambda would start more environments."""
+    Lambda execution environment does. Where Lambda would start another environment, requests
+    for a busy function wait here in arrival order, and the wait does not count toward their
+    timeout: only the invocation does. A container stays reserved until its RIE has answered,
+    even after the gateway gave up on the request, so the next one never meets a busy RIE."""
 
     def __init__(self, urls: Mapping[str, str], client: httpx.AsyncClient | None = None) -> None:
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
-        self._one_at_a_time = {name: asyncio.Lock() for name in self.urls}
-        # Only connecting is bounded here: the gateway enforces the function's own timeout.
+        self._free = {name: asyncio.Lock() for name in self.urls}  # held while the RIE works
+        self._waiting = dict.fromkeys(self.urls, 0)
+        # Only connecting is bounded here: invoke() bounds each call by the function's timeout,
+        # and the RIE stops the function itself at AWS_LAMBDA_FUNCTION_TIMEOUT.
         timeout = httpx.Timeout(connect=5.0, read=None, write=None, pool=None)
         self._client = client or httpx.AsyncClient(timeout=timeout)
 
@@ -126,11 +136,23 @@ class EmulatorInvoker:
         """Functions with a route but no invoke URL."""
         return sorted({r.function for r in routes} - self.urls.keys())
 
-    async def invoke(self, route: FunctionRoute, payload: bytes) -> bytes:
+    def waiting(self, function: str) -> int:
+        """Requests queued for the function's container, not yet sent."""
+        return self._waiting[function]
+
+    async def invoke(self, route: FunctionRoute, payload: bytes, *, timeout: float) -> bytes:
         url = self.urls[route.function] + INVOKE_PATH
+        free = self._free[route.function]
+        self._waiting[route.function] += 1
         try:
-            async with self._one_at_a_time[route.function]:
-                response = await self._client.post(url, content=payload)
+            await free.acquire()
+        finally:
+            self._waiting[route.function] -= 1
+        # The call runs to its end whatever happens to this request; its end frees the container.
+        call = asyncio.ensure_future(self._client.post(url, content=payload))
+        call.add_done_callback(lambda done: _release(free, done))
+        try:
+            response = await asyncio.wait_for(asyncio.shield(call), timeout)
         except httpx.HTTPError as exc:
             raise FunctionError(f"{route.function} unreachable at {url}: {type(exc).__name__}") from exc
         body = response.content
@@ -145,6 +167,12 @@ class EmulatorInvoker:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _release(lock: asyncio.Lock, call: asyncio.Future[Any]) -> None:
+    if not call.cancelled():
+        call.exception()  # retrieved: a failure after the gateway gave up is not an error to log
+    lock.release()
 
 
 def _is_error_payload(body: bytes) -> bool:

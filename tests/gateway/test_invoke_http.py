@@ -7,7 +7,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from local.gateway import Gateway
 from local.invokers import EmulatorInvoker, parse_function_urls
 from local.routes import RouteTable, load_handler, load_routes
 from tests.conftest import Stores
-from tests.gateway.fakes import fail, route
+from tests.gateway.fakes import Blocks, fail, route
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
 from tests.support.multipart import upload_body
@@ -143,3 +143,43 @@ def test_the_stand_in_answers_like_the_emulator(rie_stack: RieStack) -> None:
     error: dict[str, Any] = json.loads(response.content)
     assert response.status_code == 200
     assert (error["errorType"], error["errorMessage"]) == ("RuntimeError", "the function broke")
+
+
+def test_a_busy_function_queues_requests_without_charging_the_wait_to_their_timeout() -> None:
+    """One request holds the function's container past its 1 s timeout and gets its 500; two
+    more queue behind it for longer than that timeout, then run and succeed. The RIE never sees
+    a second invocation while one runs (it would refuse it with 400, which became a 500)."""
+    hold = route("HoldFunction", "GET", "/hold", timeout=1)
+    blocks = Blocks()
+    emulator = StandInEmulator(hold.function, blocks)
+    with stand_in_emulator(emulator) as url, ThreadPoolExecutor(max_workers=3) as pool:
+        invoker = EmulatorInvoker({hold.function: url})
+        with serve(Gateway(invoker, RouteTable([hold]))) as base:
+
+            def get() -> httpx.Response:
+                return httpx.get(f"{base}/hold", timeout=120)
+
+            try:
+                first = pool.submit(get).result(timeout=120)  # the gateway gives up after 1 s
+                assert (first.status_code, first.json()) == (500, FUNCTION_ERROR)
+                assert blocks.started.is_set() and not blocks.release.is_set()  # still running
+
+                queued = [pool.submit(get), pool.submit(get)]
+                wait_until(lambda: invoker.waiting(hold.function) == 2)
+                waiting_since = time.monotonic()
+                wait_until(lambda: time.monotonic() - waiting_since > hold.timeout + 0.5)
+                assert invoker.waiting(hold.function) == 2 and not any(f.done() for f in queued)
+            finally:
+                blocks.release.set()
+            answers = [f.result(timeout=120) for f in queued]
+
+    assert [(a.status_code, a.text) for a in answers] == [(200, "too late")] * 2
+    assert emulator.refused == 0
+    assert len(emulator.events) == 3
+
+
+def wait_until(condition: Callable[[], bool], *, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.02)

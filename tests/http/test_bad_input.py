@@ -341,7 +341,7 @@ def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
     [
         ("DELETE", IMAGES, "GET, POST"),
         ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
-        ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET"),
+        ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET, HEAD"),
         ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
     ],
 )

@@ -17,8 +17,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=0, ge=0)
     database_connect_timeout: int = Field(default=5, ge=1)
     # Bounds on a connection that stops answering; all well inside the functions' 20 s Timeout.
-    database_statement_timeout_ms: int = Field(default=8000, ge=100)
-    database_tcp_user_timeout_ms: int = Field(default=8000, ge=100)
+    database_statement_timeout_ms: int = Field(default=5000, ge=100)
+    database_tcp_user_timeout_ms: int = Field(default=5000, ge=100)
+    database_operation_timeout_ms: int = Field(default=8000, ge=100)
     database_secret_refresh_seconds: int = Field(default=30, ge=0)
 
     s3_bucket: str = "images"

@@ -157,7 +157,8 @@ class Database:
     def run(
         self, fn: Callable[Concatenate[psycopg.Connection[Any], P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        for attempt in (1, 2):
+        reconnected = refreshed = False  # each at most once: at most three attempts
+        while True:
             conn: psycopg.Connection[Any] | None = None
             expired: threading.Event | None = None
             try:
@@ -167,16 +168,16 @@ class Database:
                 if expired is not None and expired.is_set():
                     log.error("database did not answer within %s s; connection dropped", self._timeout)
                     raise DatabaseUnavailable("The database is unavailable, try again later") from exc
-                dropped = conn is not None and (conn.closed or conn.broken)
-                if attempt == 1 and dropped:
+                if not reconnected and conn is not None and (conn.closed or conn.broken):
                     log.warning("database connection dropped; reconnecting")
+                    reconnected = True
                     continue
                 refused = conn is None and _credentials_refused(exc)
-                if attempt == 1 and refused and self._conninfo is not None and self._conninfo.refresh():
+                if refused and not refreshed and self._conninfo is not None and self._conninfo.refresh():
+                    refreshed = True
                     continue
                 log.error("database unavailable: %s", type(exc).__name__)
                 raise DatabaseUnavailable("The database is unavailable, try again later") from exc
-        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._source.close()

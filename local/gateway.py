@@ -105,6 +105,7 @@ class Gateway:
         await send({"type": "http.response.body", "body": response.body})
 
     async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> Outcome:
+        scope = _under_mapping_key(scope)
         route, params, allowed = self.table.match(scope["method"], scope["path"])
         body = await _read_body(receive, limit=REQUEST_PAYLOAD_LIMIT)
         if route is None:
@@ -190,6 +191,19 @@ async def _read_body(receive: Receive, *, limit: int) -> bytes | None:
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks) if size <= limit else None
+
+
+def _under_mapping_key(scope: Scope) -> Scope:
+    """With API_BASE_PATH, the emulator plays a custom domain whose API mapping key it is: the
+    key is taken off before routing and left out of rawPath, as AWS does. Read per request, so
+    tests can change it."""
+    key = (os.environ.get("API_BASE_PATH") or "").rstrip("/")
+    path: str = scope["path"]
+    if not key or not (path == key or path.startswith(f"{key}/")):
+        return scope
+    rest = path[len(key) :] or "/"
+    raw = (scope.get("raw_path") or path.encode())[len(key.encode()) :] or b"/"
+    return {**scope, "path": rest, "raw_path": raw}
 
 
 def _client_ip(scope: Scope) -> str:

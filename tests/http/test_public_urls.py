@@ -81,9 +81,14 @@ def base_path_images(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def test_dev_server_under_api_base_path(dev_server: str, stores: Stores, base_path_images: None) -> None:
-    """As behind a reverse proxy that passes the prefix on: requests carry it, and so do URLs."""
-    api = Api(HttpTarget("devserver", dev_server))
+@pytest.mark.parametrize("server", ["dev_server", "gateway_server"])
+def test_served_under_api_base_path(
+    request: pytest.FixtureRequest, server: str, stores: Stores, base_path_images: None
+) -> None:
+    """The dev server as behind a reverse proxy that passes the prefix on; the gateway as an HTTP
+    API custom domain whose mapping key it is. Requests carry the prefix, and so do URLs."""
+    dev_server = request.getfixturevalue(server)
+    api = Api(HttpTarget(server, dev_server))
     first, second = api.upload_ok(make_image("PNG")), api.upload_ok(make_image("PNG"))
     assert second["download_url"] == f"{dev_server}/images/api/v1/images/{second['id']}/file"
     with httpx.Client(base_url=dev_server, timeout=30) as client:

@@ -74,6 +74,8 @@ def test_every_connection_carries_its_bounds(monkeypatch: pytest.MonkeyPatch) ->
     params = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings()))
     assert params["keepalives"] == "1" and params["tcp_user_timeout"] == "5000"
     assert params["options"] == "-c search_path=app -c statement_timeout=5000"  # the URL's own kept
+    unbounded = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings(), statement_timeout_ms=0))
+    assert unbounded["options"] == "-c search_path=app -c statement_timeout=0"  # migrations
 
 
 def test_a_slow_statement_is_cancelled_and_the_connection_kept(

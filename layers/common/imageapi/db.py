@@ -110,8 +110,9 @@ class _Pool:
         self._pool.close()
 
 
-def resolve_conninfo(settings: Settings) -> str:
-    """The connection string, from DATABASE_URL or from a Secrets Manager secret in RDS's format."""
+def resolve_conninfo(settings: Settings, *, statement_timeout_ms: int | None = None) -> str:
+    """The connection string, from DATABASE_URL or from a Secrets Manager secret in RDS's format,
+    with the bounds above (statement_timeout_ms=0 lifts the statement limit: migrations)."""
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
     elif settings.database_secret_arn:
@@ -119,6 +120,9 @@ def resolve_conninfo(settings: Settings) -> str:
     else:
         raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
     options = conninfo_to_dict(url).get("options") or ""
+    statement_timeout = (
+        settings.database_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    )
     return make_conninfo(
         url,
         connect_timeout=settings.database_connect_timeout,
@@ -127,7 +131,7 @@ def resolve_conninfo(settings: Settings) -> str:
         keepalives_interval=5,
         keepalives_count=3,
         tcp_user_timeout=settings.database_tcp_user_timeout_ms,
-        options=f"{options} -c statement_timeout={settings.database_statement_timeout_ms}".strip(),
+        options=f"{options} -c statement_timeout={statement_timeout}".strip(),
     )
 
 

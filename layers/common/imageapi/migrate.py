@@ -48,7 +48,8 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def migrate() -> list[str]:
-    with psycopg.connect(resolve_conninfo(get_settings()), autocommit=True) as conn:
+    # No statement limit: a migration may rewrite a large table; the function's Timeout bounds it.
+    with psycopg.connect(resolve_conninfo(get_settings(), statement_timeout_ms=0), autocommit=True) as conn:
         return apply_migrations(conn)
 
 

@@ -196,7 +196,7 @@ def _deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[threadi
 
     def cut() -> None:
         expired.set()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, psycopg.Error):  # already closed: nothing to cut
             sock = socket.socket(fileno=os.dup(conn.fileno()))
             with sock:
                 sock.shutdown(socket.SHUT_RDWR)

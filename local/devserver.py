@@ -92,7 +92,10 @@ def main() -> int:
 
         app = DevServer()
         print(banner, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        # uvicorn would take X-Forwarded-Proto from any loopback client; TRUST_PROXY_HEADERS decides.
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     return 0
 
 

@@ -269,7 +269,8 @@ def main() -> int:
         if missing := invoker.missing(routes):
             parser.error(f"GATEWAY_FUNCTION_URLS has no URL for {', '.join(missing)}")
         print(f"API Gateway emulator on port {args.port}, invoking {', '.join(sorted(urls))}", flush=True)
-        uvicorn.run(Gateway(invoker, RouteTable(routes)), host=args.host, port=args.port, log_level="warning")
+        gateway = Gateway(invoker, RouteTable(routes))
+        uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
         return 0
 
     from local.stack import local_stack
@@ -277,7 +278,10 @@ def main() -> int:
     with local_stack(heading=f"Image API on http://localhost:{args.port}  (API Gateway emulator)") as banner:
         app = Gateway(InProcessInvoker.for_routes(routes), RouteTable(routes))
         print(banner, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        # Like API Gateway, the emulator sets X-Forwarded-* itself: uvicorn must not take a client's.
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     return 0
 
 

@@ -13,13 +13,22 @@ from imageapi.storage import StorageDep
 app = create_app(title="Download image")
 
 
-@app.api_route(
+@app.get(
     "/api/v1/images/{image_id}/file",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={**FILE_RESPONSES, **error_responses(404)},
 )
 def download_image(image_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep) -> Response:
+    return file_response(request, image_id=image_id, db=db, storage=storage)
+
+
+@app.head(
+    "/api/v1/images/{image_id}/file",
+    response_class=Response,
+    responses={**FILE_RESPONSES, **error_responses(404)},
+)
+def download_image_headers(image_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep) -> Response:
+    """The GET's status and headers, without the body."""
     return file_response(request, image_id=image_id, db=db, storage=storage)
 
 

@@ -18,7 +18,7 @@ from tests.support.layer import layer_env
 from tests.support.multipart import upload_body
 from tests.support.targets import HttpTarget, Target
 
-FORGED = {"x-forwarded-host": "evil.example", "x-forwarded-proto": "http", "forwarded": "host=evil.example"}
+FORGED = {"x-forwarded-host": "evil.example", "x-forwarded-proto": "https", "forwarded": "host=evil.example"}
 
 
 def returned_urls(api: Api, headers: dict[str, str]) -> list[str]:

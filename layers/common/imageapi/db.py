@@ -9,6 +9,7 @@ DATABASE_SECRET_ARN, a refused password fetches the secret again (rotation)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -201,13 +202,54 @@ def _deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[threadi
             with sock:
                 sock.shutdown(socket.SHUT_RDWR)
 
-    timer = threading.Timer(seconds, cut)
-    timer.daemon = True
-    timer.start()
+    key = _watchdog.watch(seconds, cut)
     try:
         yield expired
     finally:
-        timer.cancel()
+        _watchdog.release(key)
+
+
+class _Watchdog:
+    """One thread that runs the cut of every deadline that passes (a timer thread per database
+    call would cost more than the call itself)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float, cut: Callable[[], None]) -> int:
+        at = time.monotonic() + seconds
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="db-deadlines", daemon=True)
+                self._thread.start()
+            earliest = min((due for due, _ in self._due.values()), default=None)
+            key = next(self._keys)
+            self._due[key] = (at, cut)
+            if earliest is None or at < earliest:
+                self._wake.notify()
+        return key
+
+    def release(self, key: int) -> None:
+        with self._wake:
+            self._due.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                cuts = [self._due.pop(k)[1] for k, (due, _) in list(self._due.items()) if due <= now]
+                if not cuts:
+                    earliest = min((due for due, _ in self._due.values()), default=now + 3600)
+                    self._wake.wait(timeout=earliest - now)
+                    continue
+            for cut in cuts:
+                cut()
+
+
+_watchdog = _Watchdog()
 
 
 def _credentials_refused(exc: psycopg.OperationalError) -> bool:

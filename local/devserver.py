@@ -25,6 +25,9 @@ class DevServer:
             route.function: load_handler(route).app for route in self.table.routes
         }
         self._openapi: dict[str, Any] | None = None
+        from imageapi.basepath import with_base_path  # the layer is importable once a handler loaded
+
+        self._with_base_path = with_base_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -32,7 +35,8 @@ class DevServer:
             return
         if scope["type"] != "http":
             return
-        path = scope["path"]
+        scope = self._with_base_path(scope)  # API_BASE_PATH, as a reverse proxy would pass it on
+        path = scope["path"][len(scope.get("root_path", "")) :]
         if path == "/openapi.json":
             await JSONResponse(self.openapi())(scope, receive, send)
             return
@@ -88,7 +92,10 @@ def main() -> int:
 
         app = DevServer()
         print(banner, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        # uvicorn would take X-Forwarded-Proto from any loopback client; TRUST_PROXY_HEADERS decides.
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     return 0
 
 

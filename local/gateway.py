@@ -92,10 +92,11 @@ class Gateway:
             outcome = await self._handle(scope, receive, request_id)
         except ClientGone:
             return
-        encoded = _encode_headers(outcome.response, request_id)
+        head = scope["method"] == "HEAD"
+        encoded = _encode_headers(outcome.response, request_id, head=head)
         if encoded is None:
             outcome = Outcome(gateway_error(FUNCTION_ERROR), outcome.route, error="a header is not latin-1")
-            encoded = _encode_headers(outcome.response, request_id) or []
+            encoded = _encode_headers(outcome.response, request_id, head=head) or []
         # Logged before sending, so the line exists by the time the client has its answer.
         _log_access(scope, request_id, outcome, started)
         response = outcome.response
@@ -103,6 +104,7 @@ class Gateway:
         await send({"type": "http.response.body", "body": response.body})
 
     async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> Outcome:
+        scope = _under_mapping_key(scope)
         route, params, allowed = self.table.match(scope["method"], scope["path"])
         body = await _read_body(receive, limit=REQUEST_PAYLOAD_LIMIT)
         if route is None:
@@ -158,11 +160,14 @@ def gateway_error(status_and_message: tuple[int, str]) -> HttpResponse:
     return gateway_response(status, {"message": message})
 
 
-def _encode_headers(response: HttpResponse, request_id: str) -> list[tuple[bytes, bytes]] | None:
+def _encode_headers(
+    response: HttpResponse, request_id: str, *, head: bool = False
+) -> list[tuple[bytes, bytes]] | None:
     """The function's headers as sent on the wire, plus API Gateway's own; None if one cannot
-    be sent (not latin-1)."""
-    headers = [(k, v) for k, v in response.headers if k.lower() not in _DROPPED]
-    if response.status not in _BODILESS:
+    be sent (not latin-1). A HEAD answer keeps the function's Content-Length: the GET's."""
+    dropped = _DROPPED - {"content-length"} if head else _DROPPED
+    headers = [(k, v) for k, v in response.headers if k.lower() not in dropped]
+    if response.status not in _BODILESS and not head:
         headers.append(("content-length", str(len(response.body))))
     headers.append(("apigw-requestid", request_id))
     try:
@@ -188,20 +193,35 @@ async def _read_body(receive: Receive, *, limit: int) -> bytes | None:
             return b"".join(chunks) if size <= limit else None
 
 
+def _under_mapping_key(scope: Scope) -> Scope:
+    """With API_BASE_PATH, the emulator plays a custom domain whose API mapping key it is: the
+    key is taken off before routing and left out of rawPath, as AWS does. Read per request, so
+    tests can change it."""
+    key = (os.environ.get("API_BASE_PATH") or "").rstrip("/")
+    path: str = scope["path"]
+    if not key or not (path == key or path.startswith(f"{key}/")):
+        return scope
+    rest = path[len(key) :] or "/"
+    raw = (scope.get("raw_path") or path.encode())[len(key.encode()) :] or b"/"
+    return {**scope, "path": rest, "raw_path": raw}
+
+
 def _client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "127.0.0.1"
 
 
 def _forwarded_headers(scope: Scope) -> list[tuple[str, str]]:
-    """The request's headers plus the X-Forwarded-* ones API Gateway adds for the function."""
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-    names = {name.lower() for name, _ in headers}
-    added = [("x-forwarded-for", _client_ip(scope))]
-    if "x-forwarded-proto" not in names:
-        added.append(("x-forwarded-proto", scope.get("scheme", "http")))
+    """The request's headers plus the X-Forwarded-* ones API Gateway adds for the function.
+    Like API Gateway, it sets X-Forwarded-Proto and -Port itself: a client's own are dropped."""
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in scope["headers"]
+        if k.lower() not in (b"x-forwarded-proto", b"x-forwarded-port")
+    ]
+    added = [("x-forwarded-for", _client_ip(scope)), ("x-forwarded-proto", scope.get("scheme", "http"))]
     server = scope.get("server")
-    if server and server[1] is not None and "x-forwarded-port" not in names:
+    if server and server[1] is not None:
         added.append(("x-forwarded-port", str(server[1])))
     return headers + added
 
@@ -249,7 +269,8 @@ def main() -> int:
         if missing := invoker.missing(routes):
             parser.error(f"GATEWAY_FUNCTION_URLS has no URL for {', '.join(missing)}")
         print(f"API Gateway emulator on port {args.port}, invoking {', '.join(sorted(urls))}", flush=True)
-        uvicorn.run(Gateway(invoker, RouteTable(routes)), host=args.host, port=args.port, log_level="warning")
+        gateway = Gateway(invoker, RouteTable(routes))
+        uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
         return 0
 
     from local.stack import local_stack
@@ -257,7 +278,10 @@ def main() -> int:
     with local_stack(heading=f"Image API on http://localhost:{args.port}  (API Gateway emulator)") as banner:
         app = Gateway(InProcessInvoker.for_routes(routes), RouteTable(routes))
         print(banner, flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        # Like API Gateway, the emulator sets X-Forwarded-* itself: uvicorn must not take a client's.
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     return 0
 
 

@@ -29,6 +29,7 @@ def local_stack(*, heading: str) -> Iterator[str]:
     import sys
 
     sys.path.insert(0, str(LAYER_DIR))
+    refuse_invalid_settings()
     exit_on_sigterm()
     lines = []
     with ExitStack() as stack:
@@ -63,3 +64,17 @@ def local_stack(*, heading: str) -> Iterator[str]:
                 " (their files were in memory); images never outlive their files"
             )
         yield "\n".join(["", heading, *("  " + line for line in lines), ""])
+
+
+def refuse_invalid_settings() -> None:
+    """Exits with the settings' own message (API_TOKENS set but empty, a short token, ...)
+    before anything is started."""
+    from pydantic import ValidationError
+
+    from imageapi.settings import Settings
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        raise SystemExit(f"Invalid settings: {problems}") from None

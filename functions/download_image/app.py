@@ -1,4 +1,4 @@
-"""GET /api/v1/images/{image_id}/file: the image's bytes, proxied from object storage."""
+"""GET and HEAD /api/v1/images/{image_id}/file: the image's bytes, proxied from object storage."""
 
 import uuid
 
@@ -19,6 +19,16 @@ app = create_app(title="Download image")
     responses={**FILE_RESPONSES, **error_responses(404)},
 )
 def download_image(image_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep) -> Response:
+    return file_response(request, image_id=image_id, db=db, storage=storage)
+
+
+@app.head(
+    "/api/v1/images/{image_id}/file",
+    response_class=Response,
+    responses={**FILE_RESPONSES, **error_responses(404)},
+)
+def download_image_headers(image_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep) -> Response:
+    """The GET's status and headers, without the body."""
     return file_response(request, image_id=image_id, db=db, storage=storage)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,10 +19,11 @@ import pytest
 
 from imageapi.storage import PART_BYTES
 from local.apigw import HttpResponse
+from local.invokers import call_handler
 from local.services import ensure_bucket, moto_s3, s3_client
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
-from tests.support.faults import cutting_proxy
+from tests.support.faults import cutting_proxy, database_proxy
 from tests.support.images import make_image
 from tests.support.layer import reset_layer_caches
 from tests.support.multipart import upload_body
@@ -156,6 +158,30 @@ def test_a_connection_killed_between_warm_invocations_does_not_matter(
         ).fetchone()
     assert killed is not None and killed[0] >= 1
     assert api.get(image["id"]).status == 200  # no restart needed
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm connection", "new connection"])
+def test_a_database_that_stops_answering_gives_503(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
+    """The proxy stops forwarding without closing anything: without bounds the request would wait
+    forever (its kernel still acknowledges what is sent). The request must come back with 503."""
+    image = api.upload_ok(make_image("PNG"))
+    with database_proxy(services["DATABASE_URL"]) as (proxy, through_proxy):
+        bounds = {"DATABASE_OPERATION_TIMEOUT_MS": "1500", "DATABASE_CONNECT_TIMEOUT": "2"}
+        use(monkeypatch, DATABASE_URL=through_proxy, **bounds)
+        if warm:
+            assert api.get(image["id"]).status == 200  # the connection now goes through the proxy
+        proxy.stall()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # A generous ceiling, only so that a regression fails here instead of hanging CI.
+            get = pool.submit(call_handler, lambda _event, _context: api.get(image["id"]), None, None)
+            response = get.result(timeout=120)  # call_handler: an event loop of the thread's own
+    assert_unavailable(response, "database is unavailable")
+    reset_layer_caches()
+    monkeypatch.undo()
+    reset_layer_caches()
+    assert api.get(image["id"]).status == 200  # nothing was lost
 
 
 @pytest.mark.parametrize("size", [(800, 800), (2600, 2700)], ids=["small", "past the first parts"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,13 @@ UPLOAD_CASES = [
     ),
     upload_case(
         "description too long", 422, "at most 1000", form(("description", "x" * 1001), files=image_file(PNG))
+    ),
+    upload_case(
+        # U+0958 has no composed form: NFC makes each one two characters, 1,002 in all.
+        "description too long once normalised",
+        422,
+        "at most 1000 characters once normalised (Unicode NFC, as stored); this one has 1002",
+        form(("description", "\u0958" * 501), files=image_file(PNG)),
     ),
     upload_case(
         "description not UTF-8",
@@ -269,6 +277,8 @@ def test_bad_read_is_refused_and_nothing_changes(api: Api, stores: Stores, case:
     assert len(stores.object_keys()) == 1
 
 
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.png"  # "I want"
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467.png"  # man ZWJ woman ZWJ girl
 SANITISED = [
     ("../../etc/passwd.png", "passwd.png"),
     ("..\\..\\windows\\win.png", "win.png"),
@@ -280,6 +290,12 @@ SANITISED = [
     ("", "image.png"),
     ("x" * 10_000 + ".png", "x" * 196 + ".png"),
     ("日本の夕日.png", "日本の夕日.png"),
+    (PERSIAN, PERSIAN),  # ZWNJ inside a word stays
+    (FAMILY, FAMILY),  # ZWJ inside an emoji sequence stays
+    ("\u200dedge\u200c.png", "edge.png"),  # joiners joining nothing go
+    ("invoice\u202egnp.exe.png", "invoicegnp.exe.png"),  # RIGHT-TO-LEFT OVERRIDE
+    ("a\u2066b\u2069c\u200fd\u061ce.png", "abcde.png"),  # isolates, RLM, Arabic letter mark
+    ("soft\u00adhyphen\ufeff.png", "softhyphen.png"),
 ]
 
 
@@ -300,6 +316,19 @@ def test_filenames_are_sanitised_and_safe_in_headers(api: Api, sent: str, stored
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == stored
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored_chars"),
+    [("\u0958" * 500, 1000), ("e\u0301" * 1000, 1000)],  # 500 -> 1,000 and 2,000 -> 1,000 after NFC
+    ids=["expands to the limit", "composes to the limit"],
+)
+def test_the_description_limit_counts_what_is_stored(
+    api: Api, stores: Stores, sent: str, stored_chars: int
+) -> None:
+    image = api.upload_ok(PNG, description=sent)
+    assert image["description"] == unicodedata.normalize("NFC", sent)
+    assert [len(r["description"]) for r in stores.rows()] == [stored_chars]
+
+
 def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
     text = "x'); DROP TABLE images; --"
     image = api.upload_ok(PNG, description=text)
@@ -312,7 +341,7 @@ def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
     [
         ("DELETE", IMAGES, "GET, POST"),
         ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
-        ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET"),
+        ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET, HEAD"),
         ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
     ],
 )

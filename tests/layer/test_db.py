@@ -8,10 +8,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from imageapi.db import Database, _Pool, _SingleConnection, resolve_conninfo
+from imageapi.db import Database, _Pool, _SingleConnection, get_database, resolve_conninfo
 from imageapi.errors import DatabaseUnavailable
 from imageapi.migrate import apply_migrations, pending_files
-from imageapi.settings import get_settings
+from imageapi.settings import Settings, get_settings
+from tests.support.layer import layer_env
 
 
 def backend_pid(conn: psycopg.Connection[Any]) -> int:
@@ -66,3 +67,23 @@ def test_migrations_run_on_an_empty_database(services: dict[str, str]) -> None:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_every_connection_carries_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/x?options=-c%20search_path%3Dapp")
+    params = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings()))
+    assert params["keepalives"] == "1" and params["tcp_user_timeout"] == "5000"
+    assert params["options"] == "-c search_path=app -c statement_timeout=5000"  # the URL's own kept
+    unbounded = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings(), statement_timeout_ms=0))
+    assert unbounded["options"] == "-c search_path=app -c statement_timeout=0"  # migrations
+
+
+def test_a_slow_statement_is_cancelled_and_the_connection_kept(
+    services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with layer_env(monkeypatch, DATABASE_STATEMENT_TIMEOUT_MS="300"):
+        db = get_database()
+        pid = db.run(backend_pid)
+        with pytest.raises(DatabaseUnavailable):
+            db.run(lambda conn: conn.execute("SELECT pg_sleep(30)"))
+        assert db.run(backend_pid) == pid  # PostgreSQL cancelled it: nothing to reconnect

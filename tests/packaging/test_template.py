@@ -82,6 +82,7 @@ def test_routes_are_the_four_api_functions() -> None:
         ("POST", "/api/v1/images", "UploadImageFunction"),
         ("GET", "/api/v1/images/{image_id}", "GetImageFunction"),
         ("GET", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
+        ("HEAD", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
     }
 
 
@@ -164,11 +165,11 @@ def test_jwt_authorizer_guards_every_route_only_when_configured(deployed: dict[s
         paths = resources["HttpApi"]["Properties"]["Body"]["paths"]
         return [op for path in paths.values() for op in path.values()]
 
-    assert len(operations(deployed["minimal"])) == 4
+    assert len(operations(deployed["minimal"])) == 5  # four routes, and HEAD of the download
     assert all("security" not in op for op in operations(deployed["minimal"]))
     assert "components" not in deployed["minimal"]["HttpApi"]["Properties"]["Body"]
 
-    assert len(operations(deployed["full"])) == 4
+    assert len(operations(deployed["full"])) == 5
     assert all(op["security"] == [{"JwtAuthorizer": []}] for op in operations(deployed["full"]))
     schemes = deployed["full"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
     scheme = schemes["JwtAuthorizer"]

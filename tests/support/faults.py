@@ -10,17 +10,31 @@ from collections.abc import Iterator
 
 
 class CuttingProxy:
-    """Forwards 127.0.0.1:port to an upstream; once armed, a connection that has sent more than
-    cut_after bytes upstream is reset, as a store failing part-way through would do."""
+    """Forwards 127.0.0.1:port to an upstream (host and port, or a Unix socket path); once armed,
+    a connection that has sent more than cut_after bytes upstream is reset, as a store failing
+    part-way through would do. Once stalled, nothing more is forwarded in either direction and
+    nothing is closed: a peer gone silent (a lost NAT entry, a frozen proxy)."""
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
-        self.upstream = (upstream_host, upstream_port)
+    def __init__(self, upstream_host: str, upstream_port: int | None = None) -> None:
+        self.upstream = upstream_host if upstream_port is None else (upstream_host, upstream_port)
         self.cut_after: int | None = None
         self.cuts = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closing = False
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def _connect_upstream(self) -> socket.socket:
+        if isinstance(self.upstream, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(self.upstream)
+            return sock
+        return socket.create_connection(self.upstream)
 
     @property
     def url(self) -> str:
@@ -32,7 +46,7 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.upstream)
+            upstream = self._connect_upstream()
             pair = _Pair(client, upstream)
             threading.Thread(target=self._pipe, args=(pair, client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(pair, upstream, client, False), daemon=True).start()
@@ -56,6 +70,9 @@ class CuttingProxy:
                         )
                         sock.shutdown(socket.SHUT_RDWR)
                     return
+                self._flowing.wait()
+                if self._closing:
+                    return
                 sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):
@@ -63,6 +80,7 @@ class CuttingProxy:
 
     def close(self) -> None:
         self._closing = True
+        self._flowing.set()  # stalled pipes wake up, see the proxy closing and close their sockets
         self._listener.close()
 
 
@@ -88,5 +106,20 @@ def cutting_proxy(endpoint_url: str) -> Iterator[CuttingProxy]:
     proxy = CuttingProxy(host, int(port))
     try:
         yield proxy
+    finally:
+        proxy.close()
+
+
+@contextlib.contextmanager
+def database_proxy(database_url: str) -> Iterator[tuple[CuttingProxy, str]]:
+    """A proxy in front of the PostgreSQL of database_url (TCP or Unix socket); yields it and a
+    connection string that goes through it."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(database_url)
+    host, port = str(params.get("host") or "/tmp"), int(params.get("port") or 5432)
+    proxy = CuttingProxy(f"{host}/.s.PGSQL.{port}") if host.startswith("/") else CuttingProxy(host, port)
+    try:
+        yield proxy, make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
     finally:
         proxy.close()

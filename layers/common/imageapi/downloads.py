@@ -1,4 +1,5 @@
-"""GET /api/v1/images/{id}/file: the bytes, proxied from the bucket in chunks."""
+"""GET and HEAD /api/v1/images/{id}/file: the bytes, proxied from the bucket in chunks, with
+conditional (If-None-Match) and single-range (Range, If-Range) requests answered as RFC 9110 says."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
+from .conditional import none_match, requested_range
 from .db import Database
 from .errors import ApiError
 from .filenames import content_disposition
@@ -28,26 +30,48 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, max-age=31536000, immutable",  # an id's bytes never change
         "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Accept-Ranges": "bytes",
     }
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    try:
-        stored = storage.open(key=row.object_key)
-    except ObjectMissing:
-        raise FileMissing("The file of this image is missing from storage") from None
-    headers["Content-Length"] = str(stored.size)
-    return StreamingResponse(
-        iterate_in_threadpool(stored.chunks()), media_type=row.content_type, headers=headers
+    wanted = requested_range(
+        method=request.method,
+        range_header=request.headers.get("range"),
+        if_range=request.headers.get("if-range"),
+        etag=etag,
+        size=row.size_bytes,
     )
+    status = 200 if wanted is None else 206
+    if wanted is not None:
+        headers["Content-Range"] = wanted.content_range
+    if request.method == "HEAD":  # the GET's headers, S3 asked only whether the file is there
+        if not storage.exists(key=row.object_key):
+            raise _missing()
+        headers["Content-Length"] = str(row.size_bytes)
+        return Response(status_code=status, headers=headers, media_type=row.content_type)
+    try:
+        span = None if wanted is None else (wanted.first, wanted.last)
+        stored = storage.open(key=row.object_key, byte_range=span)
+    except ObjectMissing:
+        raise _missing() from None
+    headers["Content-Length"] = str(stored.size)
+    chunks = iterate_in_threadpool(stored.chunks())
+    return StreamingResponse(chunks, status_code=status, media_type=row.content_type, headers=headers)
+
+
+def _missing() -> FileMissing:
+    return FileMissing("The file of this image is missing from storage")
 
 
 FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "description": "The image's bytes",
+        "description": "The image's bytes (Accept-Ranges: bytes)",
         "content": {
             t: {"schema": {"type": "string", "format": "binary"}}
             for t in ("image/jpeg", "image/png", "image/gif", "image/webp")
         },
     },
-    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    206: {"description": "One byte range of the file (Range; If-Range naming the current ETag)"},
+    304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},
+    416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }

@@ -13,17 +13,37 @@ IMAGES_PATH = "/api/v1/images/"
 
 
 def base_url(request: Request) -> str:
-    """PUBLIC_BASE_URL, or the URL the client used (API Gateway's REST stage included)."""
-    configured = get_settings().public_base_url
-    if configured:
-        return configured.rstrip("/")
+    """PUBLIC_BASE_URL, or the origin the client used followed by the base path (see basepath)."""
+    settings = get_settings()
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    scheme, host = _origin(request, trust_forwarded=settings.trust_proxy_headers)
+    return f"{scheme}://{host}{request.scope.get('root_path', '')}"
+
+
+def _origin(request: Request, *, trust_forwarded: bool) -> tuple[str, str]:
+    """Scheme and host. X-Forwarded-Host and -Proto come from any client unless a proxy that
+    sets them is trusted (TRUST_PROXY_HEADERS). Behind API Gateway, requestContext.domainName is
+    the domain the client reached, which no header can change."""
     headers = request.headers
-    scheme = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
-    host = headers.get("x-forwarded-host") or headers.get("host") or request.url.netloc
-    event = request.scope.get("aws.event") or {}
-    stage = (event.get("requestContext") or {}).get("stage")
-    prefix = f"/{stage}" if "httpMethod" in event and stage and ".execute-api." in host else ""
-    return f"{scheme}://{host}{prefix}"
+    forwarded_host = _first(headers.get("x-forwarded-host")) if trust_forwarded else ""
+    forwarded_proto = _first(headers.get("x-forwarded-proto")) if trust_forwarded else ""
+    if forwarded_proto not in ("http", "https"):
+        forwarded_proto = ""
+    event = request.scope.get("aws.event")
+    if event:
+        # API Gateway sets X-Forwarded-Proto itself; the only values it can hold are these two.
+        own_proto = _first(headers.get("x-forwarded-proto"))
+        scheme = forwarded_proto or (own_proto if own_proto in ("http", "https") else "https")
+        domain = (event.get("requestContext") or {}).get("domainName")
+        return scheme, forwarded_host or domain or headers.get("host") or request.url.netloc
+    scheme = forwarded_proto or request.url.scheme
+    return scheme, forwarded_host or headers.get("host") or request.url.netloc
+
+
+def _first(value: str | None) -> str:
+    """The first of a comma-separated list: what the outermost proxy saw."""
+    return (value or "").split(",")[0].strip()
 
 
 def image_url(base: str, image_id: object) -> str:

@@ -62,7 +62,9 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
 
 def migrate(*, wait: float = 0) -> list[str]:
     """Applies the pending migrations; retries a refused connection for up to `wait` seconds."""
-    with connect_when_ready(resolve_conninfo(get_settings()), wait=wait) as conn:
+    # No statement limit: a migration may rewrite a large table; the function's Timeout bounds it.
+    conninfo = resolve_conninfo(get_settings(), statement_timeout_ms=0)
+    with connect_when_ready(conninfo, wait=wait) as conn:
         return apply_migrations(conn)
 
 

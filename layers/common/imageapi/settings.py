@@ -1,9 +1,12 @@
 """Settings read from environment variables (see .env.example for each one)."""
 
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -13,6 +16,11 @@ class Settings(BaseSettings):
     database_secret_arn: str | None = None
     database_pool_size: int = Field(default=0, ge=0)
     database_connect_timeout: int = Field(default=5, ge=1)
+    # Bounds on a connection that stops answering; all well inside the functions' 20 s Timeout.
+    database_statement_timeout_ms: int = Field(default=5000, ge=100)
+    database_tcp_user_timeout_ms: int = Field(default=5000, ge=100)
+    database_operation_timeout_ms: int = Field(default=8000, ge=100)
+    database_secret_refresh_seconds: int = Field(default=30, ge=0)
 
     s3_bucket: str = "images"
     s3_endpoint_url: str | None = None
@@ -23,17 +31,35 @@ class Settings(BaseSettings):
     localstack_host: str | None = None
 
     public_base_url: str | None = None
+    api_base_path: str | None = Field(default=None, pattern=r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?$")
+    trust_proxy_headers: bool = False
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=178_956_970, ge=1)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"
 
+    @model_validator(mode="after")
+    def _tokens_fail_closed(self) -> Self:
+        """A set API_TOKENS that yields no usable token must not quietly mean "no auth"."""
+        if self.api_tokens is None:
+            return self
+        tokens = self.token_list()
+        if not tokens:
+            raise ValueError("API_TOKENS is set but holds no token: unset it for no auth, or list tokens")
+        if any(len(token.decode()) < MIN_TOKEN_CHARS for token in tokens):
+            raise ValueError(f"API_TOKENS: every token must have at least {MIN_TOKEN_CHARS} characters")
+        return self
+
     def token_list(self) -> list[bytes]:
         if self.api_tokens is None:
             return []
         raw = self.api_tokens.get_secret_value()
         return [t.strip().encode() for t in raw.split(",") if t.strip()]
+
+    def base_path(self) -> str:
+        """API_BASE_PATH as "/segment..." without a trailing slash; "" when unset."""
+        return (self.api_base_path or "").rstrip("/")
 
 
 @lru_cache(maxsize=1)

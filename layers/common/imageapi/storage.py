@@ -106,9 +106,11 @@ class Storage:
         self.client = client
         self.bucket = bucket
 
-    def open(self, *, key: str) -> StoredObject:
+    def open(self, *, key: str, byte_range: tuple[int, int] | None = None) -> StoredObject:
+        """The object's bytes, or only bytes first..last (inclusive) with S3's own ranged GET."""
+        extra = {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {}
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise ObjectMissing(key) from exc
@@ -116,6 +118,18 @@ class Storage:
         except _UNAVAILABLE as exc:
             raise _unavailable("download", exc) from exc
         return StoredObject(body=response["Body"], size=response["ContentLength"])
+
+    def exists(self, *, key: str) -> bool:
+        """HeadObject: whether the key has an object (a HEAD request answers as GET would)."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise _unavailable("download", exc) from exc
+        except _UNAVAILABLE as exc:
+            raise _unavailable("download", exc) from exc
+        return True
 
     def delete(self, *, key: str) -> None:
         try:

@@ -98,8 +98,11 @@ def _description(form: UploadForm) -> str:
     text = unicodedata.normalize("NFC", text).strip()
     if not text:
         raise Unprocessable("description must not be empty")
-    if len(text) > DESCRIPTION_MAX_CHARS:
-        raise Unprocessable(f"description must be at most {DESCRIPTION_MAX_CHARS} characters")
+    if len(text) > DESCRIPTION_MAX_CHARS:  # what is stored, so the database's own check agrees
+        raise Unprocessable(
+            f"description must be at most {DESCRIPTION_MAX_CHARS} characters once normalised"
+            f" (Unicode NFC, as stored); this one has {len(text)}"
+        )
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
         raise Unprocessable("description must not contain control characters")
     return text

@@ -238,10 +238,12 @@ def test_crash_between_object_and_row_leaves_an_orphan_that_reconcile_removes(
             " VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1, repeat('0', 64))"
         )
 
-    dry = run_reconcile(env)
+    dry = run_reconcile(env, "--max-share", "1")
     assert f'"{orphan}"' in dry.stdout and '"images/lost"' in dry.stdout
     assert orphan in stores.object_keys() and len(stores.rows()) == 2  # a dry run deletes nothing
 
-    run_reconcile(env, "--apply")
-    assert [str(r["id"]) for r in stores.rows()] == [kept["id"]]
+    run_reconcile(env, "--apply", "--max-share", "1")
     assert len(stores.object_keys()) == 1 and orphan not in stores.object_keys()
+    assert len(stores.rows()) == 2  # rows are metadata: deleted only when asked
+    run_reconcile(env, "--apply", "--delete-rows", "--max-share", "1")
+    assert [str(r["id"]) for r in stores.rows()] == [kept["id"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -57,8 +58,16 @@ def list_images(conn: psycopg.Connection[Any], /, *, limit: int, after: int | No
         return cur.fetchall()
 
 
-def object_keys(conn: psycopg.Connection[Any], /) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT object_key FROM images")}
+def image_keys(conn: psycopg.Connection[Any], /) -> dict[str, datetime]:
+    """Every row's object key and when the row was created."""
+    return {key: created for key, created in conn.execute("SELECT object_key, created_at FROM images")}
+
+
+def database_now(conn: psycopg.Connection[Any], /) -> datetime:
+    """The database's clock, the one created_at is taken from."""
+    row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]
 
 
 def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -> int:

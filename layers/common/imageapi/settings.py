@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"
+    # Reconcile stops without deleting when more than this share of keys would be deleted.
+    reconcile_max_share: float = Field(default=0.01, ge=0, le=1)
 
     def token_list(self) -> list[bytes]:
         if self.api_tokens is None:

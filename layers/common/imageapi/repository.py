@@ -58,6 +58,12 @@ def list_images(conn: psycopg.Connection[Any], /, *, limit: int, after: int | No
         return cur.fetchall()
 
 
+def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:
+    """Whether the server process of another connection (its backend pid) is still running."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)).fetchone()
+    return bool(row and row[0])
+
+
 def image_keys(conn: psycopg.Connection[Any], /) -> dict[str, datetime]:
     """Every row's object key and when the row was created."""
     return {key: created for key, created in conn.execute("SELECT object_key, created_at FROM images")}

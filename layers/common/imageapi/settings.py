@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     database_secret_arn: str | None = None
     database_pool_size: int = Field(default=0, ge=0)
     database_connect_timeout: int = Field(default=5, ge=1)
+    # After a failed INSERT or COMMIT: how long to keep asking, on fresh connections, whether
+    # the row was written, before answering 503 and leaving the object for reconcile.
+    database_outcome_check_seconds: float = Field(default=8, gt=0)
 
     s3_bucket: str = "images"
     s3_endpoint_url: str | None = None

@@ -11,16 +11,17 @@ SAM_VENV := .tools/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install sam events dev gateway build migrate reconcile lint test bench clean
+.PHONY: help install sam events dev gateway build migrate reconcile lint test bench clean clean-data
 
 help:
 	@echo "make dev        serve the API on http://localhost:8000 (starts PostgreSQL and S3 unless configured)"
 	@echo "make test       lint, type-check and run the test suite"
 	@echo "make migrate    apply the SQL migrations to DATABASE_URL"
-	@echo "make reconcile  list objects without rows and rows without objects (ARGS=--apply deletes them)"
+	@echo "make reconcile  list objects without rows and rows without objects (ARGS=--apply deletes the objects)"
 	@echo "make gateway    the API Gateway emulator on http://localhost:8000, functions invoked in-process"
 	@echo "make build      sam build (no containers) into .aws-sam/build, with precompiled bytecode"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
+	@echo "make clean-data delete what make dev keeps in .local-data (asks first)"
 
 $(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
@@ -62,6 +63,17 @@ test: lint sam
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# The images and rows `make dev` keeps: asks first, and refuses while a dev server uses them.
+DEV_DATA_DIR ?= .local-data
+clean-data:
+	@test -e "$(DEV_DATA_DIR)" || { echo "$(DEV_DATA_DIR) does not exist: nothing to delete"; exit 0; }; \
+	if command -v flock >/dev/null && test -e "$(DEV_DATA_DIR)/owner.lock" \
+		&& ! flock -n "$(DEV_DATA_DIR)/owner.lock" true; then \
+		echo "$(DEV_DATA_DIR) is in use by $$(cat "$(DEV_DATA_DIR)/owner.lock"): stop it first"; exit 1; fi; \
+	read -r -p "Delete $(DEV_DATA_DIR) (the local PostgreSQL data and every stored image)? [y/N] " answer; \
+	if [ "$$answer" = y ] || [ "$$answer" = Y ]; then rm -rf "$(DEV_DATA_DIR)" && echo "deleted $(DEV_DATA_DIR)"; \
+	else echo "kept $(DEV_DATA_DIR)"; fi
 
 # SAM CLI pins its own boto3, so it lives in a venv of its own.
 $(SAM_VENV)/.installed: requirements-sam.txt

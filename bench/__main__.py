@@ -4,7 +4,8 @@ docs/benchmarks.md.
 
     python -m bench                      everything, writes docs/benchmarks.md
     python -m bench --only warm stream   some sections (prints only; the document needs them all)
-    python -m bench --quick              fewer repetitions, to try the bench out (prints only)"""
+    python -m bench --quick              fewer repetitions, to try the bench out (prints only)
+    python -m bench --only stream --s3 rclone   against rclone's S3 (make dev's store), not moto"""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; nothing is written")
+    parser.add_argument(
+        "--s3", choices=("moto", "rclone"), default="moto", help="the S3 server measured against"
+    )
     args = parser.parse_args(argv)
     # Mangum 0.22 asks for the current event loop while none runs (Python 3.12+).
     warnings.filterwarnings("ignore", "There is no current event loop", DeprecationWarning)
@@ -61,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     wanted = [s for s in steps if s[0] in args.only]
     if wanted:
-        with started() as services:
+        with started(args.s3) as services:
             results.facts["PostgreSQL"] = services.postgres_version
+            results.facts["S3"] = args.s3
             for _, title, run in wanted:
                 _step(title)
                 run(services, results, quick)
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(goals(results.rows, results.checks))
     print(f"\n{seconds / 60:.1f} minutes")
-    if quick or set(args.only) != set(SECTIONS):
+    if quick or set(args.only) != set(SECTIONS) or args.s3 != "moto":
         print("docs/benchmarks.md not written (a partial or quick run)")
         return 0
     path = write_document(document(results, command="make bench", seconds=seconds, intro=INTRO))

@@ -1,7 +1,7 @@
 """The real services every measurement runs against, all on loopback: an embedded PostgreSQL
-(local.services.embedded_postgres, a Unix socket in a temporary directory) and moto's S3 server
-(local.services.moto_s3, in a subprocess). Also: child processes of the bench, and pointing the
-in-process layer at a database."""
+(local.services.embedded_postgres, a Unix socket in a temporary directory) and an S3 server in
+a subprocess (bench.s3server: moto's, or rclone's with --s3 rclone). Also: child processes of
+the bench, and pointing the in-process layer at a database."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ class Services:
     postgres_version: str
 
     def s3(self) -> Any:
-        return s3_client(self.s3_endpoint)
+        return s3_client(
+            self.s3_endpoint,
+            aws_access_key_id=self.env["S3_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["S3_SECRET_ACCESS_KEY"],
+        )
 
     def create_database(self, name: str) -> str:
         return create_database(self.server_url, name)
@@ -108,15 +112,17 @@ def use_database(url: str) -> None:
 
 
 @contextmanager
-def started() -> Iterator[Services]:
-    """PostgreSQL and S3 for the whole run; the layer in this process is pointed at them."""
+def started(s3_store: str = "moto") -> Iterator[Services]:
+    """PostgreSQL and S3 (moto or rclone) for the whole run; the layer in this process is
+    pointed at them."""
     workdir = Path(tempfile.mkdtemp(prefix="imageapi-bench-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         server_url = stack.enter_context(embedded_postgres(workdir / "postgres", keep=False))
-        _, endpoint = stack.enter_context(child("bench.s3server"))
+        _, served = stack.enter_context(child("bench.s3server", s3_store))
+        endpoint, access_key, secret_key = served.split()
         env = {
-            **s3_environment(endpoint),
+            **s3_environment(endpoint, access_key=access_key, secret_key=secret_key),
             "S3_BUCKET": BUCKET,
             "CURSOR_SECRET": secrets.token_urlsafe(32),
             "LOG_LEVEL": "WARNING",
@@ -127,7 +133,9 @@ def started() -> Iterator[Services]:
         env["DATABASE_URL"] = database_url = create_database(server_url, "bench")
         os.environ.update(env)
         use_database(database_url)
-        ensure_bucket(s3_client(endpoint), BUCKET)
+        ensure_bucket(
+            s3_client(endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key), BUCKET
+        )
         stack.callback(reset_layer_caches)
         yield Services(
             server_url=server_url,

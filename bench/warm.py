@@ -30,7 +30,7 @@ SEED_IMAGES = 25  # a full first page (20) for the list route
 
 COLUMNS = "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, created_at"
 GET_SQL = f"SELECT {COLUMNS} FROM images WHERE id = %s"
-LIST_SQL = f"SELECT {COLUMNS} FROM images ORDER BY created_at DESC, id DESC LIMIT %s"
+LIST_SQL = f"SELECT {COLUMNS}, commit_seq FROM images ORDER BY commit_seq DESC LIMIT %s"
 INSERT_SQL = (
     "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256,"
     " width, height) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

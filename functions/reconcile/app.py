@@ -1,4 +1,4 @@
-"""Deletes what a crash left behind (objects without rows, rows without objects), on a schedule."""
+"""On a schedule: deletes objects without rows, reports rows without objects (never deletes rows)."""
 
 from imageapi.reconcile import handler
 

@@ -122,13 +122,9 @@ def database_refusing(services: dict[str, str]) -> Iterator[None]:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
-def test_database_down_during_upload_is_503_and_removes_the_object(
-    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def note_objects_written(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from imageapi.storage import StreamingUpload
 
-    api.upload_ok(make_image("PNG"))  # a warm connection, which is about to be killed
-    stores.clear()
     written: list[str] = []
     commit = StreamingUpload.commit
 
@@ -137,11 +133,34 @@ def test_database_down_during_upload_is_503_and_removes_the_object(
         written.append(self.key)
 
     monkeypatch.setattr(StreamingUpload, "commit", commit_and_note)
+    return written
+
+
+def test_database_down_during_upload_is_503_and_removes_the_object(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reset_layer_caches()  # no open connection: the INSERT cannot have been sent anywhere
+    written = note_objects_written(monkeypatch)
     with database_refusing(services):
         response = api.upload(make_image("PNG"))
     assert_unavailable(response, "database is unavailable")
     assert len(written) == 1  # the object was written...
     stores.assert_empty()  # ...and removed; no row either
+
+
+def test_database_lost_mid_insert_is_503_and_keeps_the_object_for_reconcile(
+    api: Api, stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, DATABASE_OUTCOME_CHECK_SECONDS="1")
+    api.upload_ok(make_image("PNG"))  # a warm connection, which is about to be killed
+    stores.clear()
+    written = note_objects_written(monkeypatch)
+    with database_refusing(services):
+        response = api.upload(make_image("PNG"))
+    assert_unavailable(response, "database is unavailable")
+    # The INSERT went out on the killed connection and no fresh one could say whether it
+    # committed: the object stays (an orphan for reconcile if the row never was), no row.
+    assert stores.object_keys() == written and stores.rows() == []
 
 
 def test_a_connection_killed_between_warm_invocations_does_not_matter(
@@ -264,10 +283,12 @@ def test_crash_between_object_and_row_leaves_an_orphan_that_reconcile_removes(
             " VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1, repeat('0', 64))"
         )
 
-    dry = run_reconcile(env)
+    dry = run_reconcile(env, "--max-share", "1")
     assert f'"{orphan}"' in dry.stdout and '"images/lost"' in dry.stdout
     assert orphan in stores.object_keys() and len(stores.rows()) == 2  # a dry run deletes nothing
 
-    run_reconcile(env, "--apply")
-    assert [str(r["id"]) for r in stores.rows()] == [kept["id"]]
+    run_reconcile(env, "--apply", "--max-share", "1")
     assert len(stores.object_keys()) == 1 and orphan not in stores.object_keys()
+    assert len(stores.rows()) == 2  # rows are metadata: deleted only when asked
+    run_reconcile(env, "--apply", "--delete-rows", "--max-share", "1")
+    assert [str(r["id"]) for r in stores.rows()] == [kept["id"]]

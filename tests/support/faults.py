@@ -1,5 +1,6 @@
-"""Real faults for the fault tests: a TCP proxy that can cut connections part-way, and helpers
-to point the running code at another S3 endpoint."""
+"""Real faults for the fault tests: a TCP proxy that can cut connections part-way, a PostgreSQL
+proxy that can lose a statement or its reply, and helpers to point the running code at another
+S3 endpoint."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
+
+import psycopg
 
 
 class CuttingProxy:
@@ -121,5 +125,131 @@ def database_proxy(database_url: str) -> Iterator[tuple[CuttingProxy, str]]:
     proxy = CuttingProxy(f"{host}/.s.PGSQL.{port}") if host.startswith("/") else CuttingProxy(host, port)
     try:
         yield proxy, make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
+    finally:
+        proxy.close()
+
+
+_READY_FOR_QUERY = b"Z\x00\x00\x00\x05"  # the server's last message of every reply
+
+
+class PostgresProxy:
+    """Forwards a loopback TCP port to PostgreSQL (over TCP or its Unix socket) and, when told,
+    fails the way a network cut or a failover at commit time does:
+
+    - drop_reply_to: the next statement containing these bytes reaches the server and runs
+      (autocommit: it commits), but its reply is thrown away and the client's connection reset;
+    - drop_request_with: the next statement containing these bytes never reaches the server;
+      both connections are reset;
+    - refusing / refuse_next: new connections are closed at once (all of them, or that many)."""
+
+    def __init__(self, database_url: str) -> None:
+        params = psycopg.conninfo.conninfo_to_dict(database_url)
+        host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+        self._upstream: tuple[int, Any] = (
+            (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}")
+            if host.startswith("/")
+            else (socket.AF_INET, (host, port))
+        )
+        self.database_url = database_url
+        self.drop_reply_to: bytes | None = None
+        self.drop_request_with: bytes | None = None
+        self.refusing = False
+        self.refuse_next = 0
+        self.replies_dropped = self.requests_dropped = self.refused = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """The database URL, through this proxy, in clear text so that statements can be seen."""
+        return psycopg.conninfo.make_conninfo(
+            self.database_url, host="127.0.0.1", port=self.port, sslmode="disable"
+        )
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.refusing or self.refuse_next:
+                self.refuse_next = max(0, self.refuse_next - 1)
+                self.refused += 1
+                _reset(client)
+                client.close()
+                continue
+            family, address = self._upstream
+            upstream = socket.socket(family, socket.SOCK_STREAM)
+            upstream.connect(address)
+            connection = _PostgresConnection(self, client, upstream)
+            threading.Thread(target=connection.requests, daemon=True).start()
+            threading.Thread(target=connection.replies, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+class _PostgresConnection:
+    def __init__(self, proxy: PostgresProxy, client: socket.socket, upstream: socket.socket) -> None:
+        self.proxy, self.client, self.upstream = proxy, client, upstream
+        self.swallowing = threading.Event()
+        self.pair = _Pair(client, upstream)
+
+    def requests(self) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                while data := self.client.recv(65536):
+                    marker = self.proxy.drop_request_with
+                    if marker is not None and marker in data:
+                        self.proxy.drop_request_with = None
+                        self.proxy.requests_dropped += 1
+                        _reset(self.client)
+                        _reset(self.upstream)
+                        return
+                    marker = self.proxy.drop_reply_to
+                    if marker is not None and marker in data:
+                        self.proxy.drop_reply_to = None
+                        self.swallowing.set()
+                    self.upstream.sendall(data)
+            for sock in (self.client, self.upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            self.pair.done()
+
+    def replies(self) -> None:
+        swallowed = b""
+        try:
+            with contextlib.suppress(OSError):
+                while data := self.upstream.recv(65536):
+                    if not self.swallowing.is_set():
+                        self.client.sendall(data)
+                        continue
+                    swallowed += data
+                    if swallowed.endswith(_READY_FOR_QUERY + b"I"):  # the statement has committed
+                        self.proxy.replies_dropped += 1
+                        _reset(self.client)
+                        _reset(self.upstream)
+                        return
+            for sock in (self.client, self.upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            self.pair.done()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Closes with a RST, as a cut connection ends, rather than a polite FIN."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def postgres_proxy(database_url: str) -> Iterator[PostgresProxy]:
+    proxy = PostgresProxy(database_url)
+    try:
+        yield proxy
     finally:
         proxy.close()

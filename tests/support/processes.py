@@ -26,7 +26,7 @@ def dev_server_process(env: dict[str, str], *, port: int) -> Iterator[tuple[str,
         text=True,
     )
     try:
-        banner = _read_until(process, "Migrations")
+        banner = _read_until(process, "Stores")  # the banner's last line
         base = f"http://127.0.0.1:{port}"
         wait_for(base)
         yield base, banner, process

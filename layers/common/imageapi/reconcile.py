@@ -1,7 +1,9 @@
 """Finds what a crash can leave behind: objects without rows, and rows without objects.
 
-`python -m imageapi.reconcile` reports them (a dry run); `--apply` deletes them. On AWS the
-same runs on a schedule through `handler`."""
+`python -m imageapi.reconcile` reports them (a dry run). `--apply` deletes objects without rows;
+rows without objects are deleted only with `--delete-rows` as well, since a row is metadata
+that nothing else can recreate. On AWS, `handler` runs on a schedule and deletes orphan
+objects only. Any run stops without deleting anything when the listing looks wrong."""
 
 from __future__ import annotations
 
@@ -9,71 +11,164 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import repository
 from .db import Database, get_database
+from .errors import StorageUnavailable
+from .settings import get_settings
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
 # An object younger than this may belong to an upload whose row is being written right now.
 GRACE = timedelta(minutes=15)
+_LOGGED_KEYS = 100  # a log line names at most this many keys; the count is always exact
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
+class Inventory:
+    """Both stores as read by one pass: the bucket listing, then the rows."""
+
+    listing_started: datetime  # the database's clock, read just before the listing
+    objects: dict[str, datetime]  # key -> last modified
+    rows: dict[str, datetime]  # object key -> created_at
+
+    def objects_without_rows(self, *, grace: timedelta = timedelta(0)) -> list[str]:
+        cutoff = self.listing_started - grace
+        return sorted(k for k, modified in self.objects.items() if k not in self.rows and modified < cutoff)
+
+    def rows_without_objects(self, *, grace: timedelta = timedelta(0)) -> list[str]:
+        """Only rows created before the listing began (less the grace): a row committed while
+        the listing ran may belong to an object the listing had already passed."""
+        cutoff = self.listing_started - grace
+        return sorted(k for k, created in self.rows.items() if k not in self.objects and created < cutoff)
+
+
+def inventory(*, db: Database, storage: Storage) -> Inventory:
+    started = db.run(repository.database_now)
+    objects = dict(storage.objects(prefix=PREFIX))
+    return Inventory(listing_started=started, objects=objects, rows=db.run(repository.image_keys))
+
+
+@dataclass
 class Report:
-    objects_without_rows: list[str]
-    rows_without_objects: list[str]
+    objects_without_rows: list[str] = field(default_factory=list)
+    rows_without_objects: list[str] = field(default_factory=list)
+    deleted_objects: int = 0
+    deleted_rows: int = 0
+    stopped: str | None = None  # why this run deleted nothing, when it refused to
     applied: bool = False
 
 
-def find_orphans(*, db: Database, storage: Storage, grace: timedelta = GRACE) -> Report:
-    cutoff = datetime.now(UTC) - grace
-    objects = dict(storage.objects(prefix=PREFIX))
-    keys = db.run(repository.object_keys)
-    return Report(
-        objects_without_rows=sorted(
-            k for k, modified in objects.items() if k not in keys and modified < cutoff
-        ),
-        rows_without_objects=sorted(keys - objects.keys()),
+def reconcile(
+    *,
+    apply: bool,
+    delete_rows: bool = False,
+    grace: timedelta | None = None,
+    max_share: float | None = None,
+    db: Database | None = None,
+    storage: Storage | None = None,
+) -> Report:
+    """Reports, and with apply deletes orphan objects (and with delete_rows, rows without
+    objects) unless a safety valve stops the run."""
+    db, storage = db or get_database(), storage or get_storage()
+    grace = GRACE if grace is None else grace
+    max_share = get_settings().reconcile_max_share if max_share is None else max_share
+    try:
+        found = inventory(db=db, storage=storage)
+    except StorageUnavailable:
+        return _stop(Report(), "the bucket listing failed")
+    report = Report(
+        objects_without_rows=found.objects_without_rows(grace=grace),
+        rows_without_objects=found.rows_without_objects(grace=grace),
     )
-
-
-def remove_orphans(report: Report, *, db: Database, storage: Storage) -> Report:
+    if report.rows_without_objects:
+        log.warning(
+            "rows without objects",
+            extra={
+                "fields": {
+                    "count": len(report.rows_without_objects),
+                    "object_keys": report.rows_without_objects[:_LOGGED_KEYS],
+                    "deleted": apply and delete_rows,
+                }
+            },
+        )
+    reason = _unsafe(found, report, delete_rows=delete_rows, max_share=max_share)
+    if reason is not None:
+        return _stop(report, reason)
+    if not apply:
+        return report
     for key in report.objects_without_rows:
         storage.delete(key=key)
-    if report.rows_without_objects:
-        db.run(repository.delete_images, object_keys=report.rows_without_objects)
+    report.deleted_objects = len(report.objects_without_rows)
+    if delete_rows and report.rows_without_objects:
+        report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
     report.applied = True
     return report
 
 
-def reconcile(*, apply: bool, grace: timedelta = GRACE) -> Report:
-    db, storage = get_database(), get_storage()
-    report = find_orphans(db=db, storage=storage, grace=grace)
-    return remove_orphans(report, db=db, storage=storage) if apply else report
+def _unsafe(found: Inventory, report: Report, *, delete_rows: bool, max_share: float) -> str | None:
+    """Why deleting would be a mistake (a wrong bucket or endpoint, a restore elsewhere), or None."""
+    if not found.objects and found.rows:
+        return f"the bucket listing is empty while {len(found.rows)} rows exist"
+    touched = len(report.objects_without_rows) + (len(report.rows_without_objects) if delete_rows else 0)
+    keys = len(found.objects.keys() | found.rows.keys())
+    if touched > max_share * keys:
+        return f"{touched} of {keys} keys would be deleted, more than the allowed share of {max_share:.2%}"
+    return None
+
+
+def _stop(report: Report, reason: str) -> Report:
+    report.stopped = reason
+    log.error("reconcile stopped: nothing deleted", extra={"fields": {"reason": reason}})
+    return report
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Scheduled Lambda entry point; {"apply": false} in the event makes it a dry run."""
+    """Scheduled Lambda entry point: deletes orphan objects, never rows (those are reported).
+    {"apply": false} in the event makes it a dry run."""
     report = reconcile(apply=bool(event.get("apply", True)))
-    log.info("reconciled", extra={"fields": asdict(report)})
+    summary = {
+        **asdict(report),
+        "objects_without_rows": len(report.objects_without_rows),
+        "rows_without_objects": len(report.rows_without_objects),
+    }
+    log.info("reconciled", extra={"fields": summary})
     return asdict(report)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imageapi.reconcile", description=__doc__)
-    parser.add_argument("--apply", action="store_true", help="delete what the report lists")
+    parser.add_argument("--apply", action="store_true", help="delete objects without rows")
+    parser.add_argument(
+        "--delete-rows", action="store_true", help="with --apply, also delete rows without objects"
+    )
     parser.add_argument("--grace-minutes", type=float, default=GRACE.total_seconds() / 60)
+    parser.add_argument(
+        "--max-share",
+        type=float,
+        default=None,
+        help="stop if more than this share of keys would be deleted (default: RECONCILE_MAX_SHARE, 0.01)",
+    )
     args = parser.parse_args(argv)
-    report = reconcile(apply=args.apply, grace=timedelta(minutes=args.grace_minutes))
+    if args.delete_rows and not args.apply:
+        parser.error("--delete-rows needs --apply")
+    report = reconcile(
+        apply=args.apply,
+        delete_rows=args.delete_rows,
+        grace=timedelta(minutes=args.grace_minutes),
+        max_share=args.max_share,
+    )
     print(json.dumps(asdict(report), indent=2))
+    if report.stopped:
+        print(f"stopped, nothing deleted: {report.stopped}", file=sys.stderr)
+        return 1
     if not args.apply and (report.objects_without_rows or report.rows_without_objects):
-        print("dry run: run again with --apply to delete these", file=sys.stderr)
+        print("dry run: --apply deletes the objects, --apply --delete-rows the rows too", file=sys.stderr)
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-from .schemas import ImageCreate, ImageRow
+from .schemas import ImageCreate, ImageRow, ListedImageRow
 
 _COLUMNS = (
     "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, created_at"
@@ -41,24 +41,39 @@ def get_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> Image
         return cur.fetchone()
 
 
-def list_images(
-    conn: psycopg.Connection[Any], /, *, limit: int, after: tuple[datetime, uuid.UUID] | None
-) -> list[ImageRow]:
-    """Newest first, keyset on (created_at, id): stable while uploads happen."""
-    with conn.cursor(row_factory=class_row(ImageRow)) as cur:
+def list_images(conn: psycopg.Connection[Any], /, *, limit: int, after: int | None) -> list[ListedImageRow]:
+    """Newest first by commit_seq, which is drawn in commit order (migration 0003): a row that
+    commits later always sorts before every row already listed, so a page never skips one."""
+    with conn.cursor(row_factory=class_row(ListedImageRow)) as cur:
         if after is None:
-            cur.execute(f"SELECT {_COLUMNS} FROM images ORDER BY created_at DESC, id DESC LIMIT %s", (limit,))
+            cur.execute(
+                f"SELECT {_COLUMNS}, commit_seq FROM images ORDER BY commit_seq DESC LIMIT %s", (limit,)
+            )
         else:
             cur.execute(
-                f"SELECT {_COLUMNS} FROM images WHERE (created_at, id) < (%s, %s)"
-                " ORDER BY created_at DESC, id DESC LIMIT %s",
-                (*after, limit),
+                f"SELECT {_COLUMNS}, commit_seq FROM images WHERE commit_seq < %s"
+                " ORDER BY commit_seq DESC LIMIT %s",
+                (after, limit),
             )
         return cur.fetchall()
 
 
-def object_keys(conn: psycopg.Connection[Any], /) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT object_key FROM images")}
+def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:
+    """Whether the server process of another connection (its backend pid) is still running."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)).fetchone()
+    return bool(row and row[0])
+
+
+def image_keys(conn: psycopg.Connection[Any], /) -> dict[str, datetime]:
+    """Every row's object key and when the row was created."""
+    return {key: created for key, created in conn.execute("SELECT object_key, created_at FROM images")}
+
+
+def database_now(conn: psycopg.Connection[Any], /) -> datetime:
+    """The database's clock, the one created_at is taken from."""
+    row = conn.execute("SELECT clock_timestamp()").fetchone()
+    assert row is not None
+    return row[0]
 
 
 def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -> int:

@@ -25,6 +25,12 @@ class ImageRow(BaseModel):
     created_at: datetime
 
 
+class ListedImageRow(ImageRow):
+    """A row as the listing reads it: with its place in commit order, which cursors carry."""
+
+    commit_seq: int
+
+
 class ImageCreate(BaseModel):
     """What an upload stores, once the object is in the bucket."""
 

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_tcp_user_timeout_ms: int = Field(default=5000, ge=100)
     database_operation_timeout_ms: int = Field(default=8000, ge=100)
     database_secret_refresh_seconds: int = Field(default=30, ge=0)
+    # After a failed INSERT or COMMIT: how long to keep asking, on fresh connections, whether
+    # the row was written, before answering 503 and leaving the object for reconcile.
+    database_outcome_check_seconds: float = Field(default=8, gt=0)
 
     s3_bucket: str = "images"
     s3_endpoint_url: str | None = None
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"
+    # Reconcile stops without deleting when more than this share of keys would be deleted.
+    reconcile_max_share: float = Field(default=0.01, ge=0, le=1)
 
     @model_validator(mode="after")
     def _tokens_fail_closed(self) -> Self:

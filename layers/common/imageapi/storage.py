@@ -171,6 +171,7 @@ class StreamingUpload:
         self._upload_id: str | None = None
         self._lock = threading.Lock()
         self._committed = False
+        self._kept = False
 
     @classmethod
     def _workers(cls) -> ThreadPoolExecutor:
@@ -223,8 +224,14 @@ class StreamingUpload:
             raise _unavailable("upload", exc) from exc
         self._committed = True
 
+    def keep(self) -> None:
+        """After commit(): discard() leaves the object, since a row may point at it."""
+        self._kept = True
+
     def discard(self) -> None:
         """Drops what was sent so far (blocking, best effort: reconcile finds what this misses)."""
+        if self._kept:
+            return
         if self._committed:
             try:
                 self.storage.delete(key=self.key)

@@ -1,19 +1,24 @@
 """POST /api/v1/images/: validate the form, stream the file into the bucket, store the row.
 
-Either both the object and the row exist afterwards, or neither does."""
+Either both the object and the row exist afterwards, or neither does, or (when the database
+failed and whether the row committed cannot be learnt in time) the object stays for reconcile
+and the client is told to retry: an acknowledged image never loses its file."""
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 import uuid
+from typing import Any
 
+import psycopg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from . import repository
-from .db import Database
-from .errors import Unprocessable, UnsupportedMediaType
+from .db import Database, NotYet, run_on_fresh_connection
+from .errors import DatabaseUnavailable, Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
 from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
 from .imaging import accepted_type, inspect
@@ -23,6 +28,8 @@ from .settings import Settings
 from .storage import Storage, StreamingUpload
 
 FIELDS = {"file", "description"}
+
+log = logging.getLogger(__name__)
 
 
 async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
@@ -80,7 +87,53 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
         height=info.height,
     )
     part.sink.commit()
-    return db.run(repository.insert_image, image=image)
+    return _insert_row(image, sink=part.sink, db=db)
+
+
+def _insert_row(image: ImageCreate, *, sink: StreamingUpload, db: Database) -> ImageRow:
+    """Writes the row. When that fails after the INSERT may have reached the server, the
+    outcome is asked on a fresh connection: a row found is the upload's success; a row certainly
+    absent lets the caller delete the object; an unknown outcome keeps the object (503)."""
+    backends: list[int] = []
+
+    def insert(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> ImageRow:
+        backends.append(conn.info.backend_pid)  # from here on the INSERT may reach the server
+        return repository.insert_image(conn, image=image)
+
+    try:
+        return db.run(insert, image=image)
+    except DatabaseUnavailable:
+        if not backends:
+            raise  # no INSERT was sent: no row, and the caller deletes the object
+        try:
+            row = run_on_fresh_connection(_written_row, image_id=image.id, backends=backends)
+        except DatabaseUnavailable:
+            sink.keep()
+            log.error(
+                "upload outcome unknown: the object is kept for reconcile",
+                extra={"fields": {"image_key": image.object_key}},
+            )
+            raise
+        if row is None:
+            raise
+        log.warning(
+            "the row was written though its acknowledgement was lost",
+            extra={"fields": {"image_key": image.object_key}},
+        )
+        return row
+
+
+def _written_row(
+    conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID, backends: list[int]
+) -> ImageRow | None:
+    """The row if it exists; None only once it certainly never will: the server processes that
+    ran the INSERT have ended, so no transaction of theirs can still commit."""
+    row = repository.get_image(conn, image_id=image_id)
+    if row is not None:
+        return row
+    if any(repository.backend_running(conn, pid=pid) for pid in backends):
+        raise NotYet("the INSERT's server process is still running")
+    return repository.get_image(conn, image_id=image_id)  # a new snapshot, taken after they ended
 
 
 def _description(form: UploadForm) -> str:

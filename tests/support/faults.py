@@ -16,6 +16,7 @@ class CuttingProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.cut_after: int | None = None
+        self.cut_marker: bytes | None = None  # or reset a connection whose request holds this
         self.cuts = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -48,7 +49,8 @@ class CuttingProxy:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sent += len(data)
-                if counted and self.cut_after is not None and sent > self.cut_after:
+                cut = self.cut_after is not None and sent > self.cut_after
+                if counted and (cut or (self.cut_marker is not None and self.cut_marker in data)):
                     self.cuts += 1
                     for sock in (source, sink):  # RST, not a polite close
                         sock.setsockopt(

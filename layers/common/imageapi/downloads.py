@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from .db import Database
 from .errors import ApiError
 from .filenames import content_disposition
 from .images import get_row
+from .schemas import ImageRow
+from .settings import get_settings
 from .storage import ObjectMissing, Storage
 
 
@@ -31,6 +33,9 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
     }
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
+    redirect = _redirect(row, storage=storage, headers=headers)
+    if redirect is not None:
+        return redirect
     try:
         stored = storage.open(key=row.object_key)
     except ObjectMissing:
@@ -39,6 +44,26 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
     return StreamingResponse(
         iterate_in_threadpool(stored.chunks()), media_type=row.content_type, headers=headers
     )
+
+
+def _redirect(row: ImageRow, *, storage: Storage, headers: dict[str, str]) -> Response | None:
+    """Above DOWNLOAD_REDIRECT_BYTES (Lambda's response ceiling), 307 to a presigned GET valid a
+    few minutes, whose response carries this route's type, disposition and caching; else None."""
+    settings = get_settings()
+    threshold = settings.download_redirect_bytes
+    if not threshold or row.size_bytes <= threshold:
+        return None
+    url = storage.presigned_get(
+        key=row.object_key,
+        response_headers={
+            "ResponseContentType": row.content_type,
+            "ResponseContentDisposition": headers["Content-Disposition"],
+            "ResponseCacheControl": headers["Cache-Control"],
+        },
+        expires_in=settings.download_url_seconds,
+    )
+    # The redirect itself expires with its URL: no cache may keep it.
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
 
 
 FILE_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -50,4 +75,5 @@ FILE_RESPONSES: dict[int | str, dict[str, object]] = {
         },
     },
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    307: {"description": "Above DOWNLOAD_REDIRECT_BYTES: a presigned S3 GET valid a few minutes"},
 }

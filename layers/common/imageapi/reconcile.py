@@ -9,7 +9,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from .db import Database, get_database
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
+INCOMING_PREFIX = "incoming/"  # upload sessions' files, before they are checked
 # An object younger than this may belong to an upload whose row is being written right now.
 GRACE = timedelta(minutes=15)
 
@@ -29,6 +30,8 @@ class Report:
     objects_without_rows: list[str]
     rows_without_objects: list[str]
     applied: bool = False
+    expired_upload_sessions: list[str] = field(default_factory=list)
+    incoming_objects_without_sessions: list[str] = field(default_factory=list)
 
 
 def find_orphans(*, db: Database, storage: Storage, grace: timedelta = GRACE) -> Report:
@@ -52,10 +55,36 @@ def remove_orphans(report: Report, *, db: Database, storage: Storage) -> Report:
     return report
 
 
+def sweep_upload_sessions(
+    *, db: Database, storage: Storage, apply: bool, grace: timedelta
+) -> tuple[list[str], list[str]]:
+    """Upload sessions past their expiry, and incoming/ files no open session will complete
+    (expired, refused, or completed but not deleted), older than grace: (upload ids, keys).
+    On AWS the bucket's lifecycle rule expires incoming/ as well; other stores rely on this."""
+    cutoff = datetime.now(UTC) - grace
+    expired = db.run(repository.expired_upload_sessions)
+    open_keys = db.run(repository.open_incoming_keys)
+    keys = sorted(
+        k
+        for k, modified in storage.objects(prefix=INCOMING_PREFIX)
+        if k not in open_keys and modified < cutoff
+    )
+    if apply:
+        for key in keys:
+            storage.delete(key=key)
+        if expired:
+            db.run(repository.delete_upload_sessions, upload_ids=[s.id for s in expired])
+    return [str(s.id) for s in expired], keys
+
+
 def reconcile(*, apply: bool, grace: timedelta = GRACE) -> Report:
     db, storage = get_database(), get_storage()
     report = find_orphans(db=db, storage=storage, grace=grace)
-    return remove_orphans(report, db=db, storage=storage) if apply else report
+    report = remove_orphans(report, db=db, storage=storage) if apply else report
+    report.expired_upload_sessions, report.incoming_objects_without_sessions = sweep_upload_sessions(
+        db=db, storage=storage, apply=apply, grace=grace
+    )
+    return report
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

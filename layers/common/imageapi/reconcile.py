@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = reconcile(apply=args.apply, grace=timedelta(minutes=args.grace_minutes))
     print(json.dumps(asdict(report), indent=2))
-    if not args.apply and (report.objects_without_rows or report.rows_without_objects):
+    found = report.objects_without_rows or report.rows_without_objects
+    if not args.apply and (
+        found or report.expired_upload_sessions or report.incoming_objects_without_sessions
+    ):
         print("dry run: run again with --apply to delete these", file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,7 +68,9 @@ def create_session(
             image_id=uuid.uuid4(),
             incoming_key=f"{INCOMING_PREFIX}{upload_id}",
             description=description,
-            filename=body.filename,
+            # Control characters go now (PostgreSQL text cannot hold NUL); the rest at complete,
+            # once the real type gives the extension.
+            filename="".join(ch for ch in body.filename if unicodedata.category(ch) != "Cc"),
             size_bytes=body.size_bytes,
             sha256=body.sha256.lower() if body.sha256 else None,
             created_at=datetime.now(UTC),

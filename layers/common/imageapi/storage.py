@@ -47,6 +47,8 @@ class StoredObject:
     def chunks(self) -> Generator[bytes]:
         try:
             yield from self.body.iter_chunks(CHUNK_BYTES)
+        except _UNAVAILABLE as exc:  # the connection dropped or timed out part-way
+            raise _unavailable("read", exc) from exc
         finally:
             self.body.close()
 

@@ -17,7 +17,7 @@ app = create_app(title="Create upload")
     "/api/v1/uploads",
     status_code=201,
     response_model=UploadSessionPublic,
-    responses=error_responses(413, 415),
+    responses=error_responses(400, 413, 415),
 )
 def create_upload(
     body: UploadSessionCreate, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep

@@ -1,11 +1,11 @@
-"""A 30 MB photo through the API Gateway emulator: refused as one request (Lambda's 6 MB
+"""A 38 MB photo through the API Gateway emulator: refused as one request (Lambda's 6 MB
 payload), accepted through an upload session, and back byte-identical through the 307.
 
 The photo: tests/photos/Dune.jpg, unchanged from Debian's mate-backgrounds 1.26.0-1
 (usr/share/backgrounds/mate/nature/Dune.jpg, GPL-2+, M. Cogoni and H. Bons), a real 1680x1050
 photo of 1,021,283 bytes. No real photo of 30 MB can be committed, so the test makes one from
-its pixels: twelve tiles of the photo, each turned another way so that no row repeats within
-the compressor's window, saved as a complete PNG (6720x3150, about 28 MB). A valid image end
+its pixels: sixteen tiles of the photo, each turned another way so that no row repeats within
+the compressor's window, saved as a complete PNG (6720x4200, about 38 MB). A valid image end
 to end, no trailer: it passes the same checks as any upload."""
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ def large_photo() -> bytes:
         photo.transpose(Image.Transpose.ROTATE_180),
         photo.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
     ]
-    canvas = Image.new("RGB", (photo.width * 4, photo.height * 3))
-    for row in range(3):
+    canvas = Image.new("RGB", (photo.width * 4, photo.height * 4))
+    for row in range(4):
         for column in range(4):
             canvas.paste(turns[(column + row) % 4], (column * photo.width, row * photo.height))
     out = io.BytesIO()
     canvas.save(out, format="PNG", compress_level=1)
     data = out.getvalue()
-    assert len(data) > 25 * 1024 * 1024, len(data)
+    assert len(data) > 30_000_000, len(data)
     return data
 
 
@@ -66,7 +66,7 @@ def test_large_photo_round_trip_through_the_gateway(
     assert completed.status == 201, completed.body
     image = json_of(completed)
     assert (image["size_bytes"], image["sha256"]) == (len(large_photo), digest)
-    assert (image["width"], image["height"], image["content_type"]) == (6720, 3150, "image/png")
+    assert (image["width"], image["height"], image["content_type"]) == (6720, 4200, "image/png")
 
     with layer_env(monkeypatch, DOWNLOAD_REDIRECT_BYTES=LAMBDA_REDIRECT_BYTES):
         redirect = api.download(image["id"])

@@ -133,7 +133,9 @@ def _complete(
                 image, etag = _check(session, storage=storage, settings=settings)
             except ObjectMissing:
                 raise Conflict("The file has not been uploaded yet: PUT it to the upload URL first") from None
-            except (Unprocessable, UnsupportedMediaType) as exc:
+            except ApiError as exc:
+                if exc.status_code >= 500:  # the store failed, not the file: keep all for a retry
+                    raise
                 repository.delete_upload_sessions(conn, upload_ids=[upload_id])
                 refusal = exc
             else:

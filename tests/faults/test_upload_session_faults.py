@@ -124,3 +124,18 @@ def test_presigned_urls_are_signed_for_the_public_endpoint(
         assert session["upload"]["url"].startswith(f"{public}/")
         assert put(session, PNG).status_code == 200
         assert api.complete(session["upload_id"]).status == 201
+
+
+def test_s3_down_when_completing_is_503_and_keeps_the_session(
+    stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = Api(EventTarget())
+    session = send(api, PNG)
+    with cutting_proxy(services["S3_ENDPOINT_URL"]) as proxy:
+        closed = proxy.url
+    with layer_env(monkeypatch, S3_ENDPOINT_URL=closed):  # nothing listens there any more
+        response = api.complete(session["upload_id"])
+    assert response.status == 503 and response.header("retry-after") == "5"
+    assert stores.rows() == [] and len(stores.upload_sessions()) == 1
+    assert stores.object_keys() == [f"incoming/{session['upload_id']}"]
+    assert api.complete(session["upload_id"]).status == 201

@@ -89,6 +89,28 @@ def with_upload(event: dict[str, Any], *, v1: bool) -> dict[str, Any]:
     return event
 
 
+def with_json(event: dict[str, Any], body: dict[str, Any], *, v1: bool) -> dict[str, Any]:
+    event.update(body=json.dumps(body), isBase64Encoded=False)
+    if v1:
+        event["headers"]["Content-Type"] = "application/json"
+        event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    else:
+        event["headers"]["content-type"] = "application/json"
+    return event
+
+
+# An upload session for the 4x3 PNG of sample_upload() (its exact size and SHA-256).
+SESSION_REQUEST = {"description": "Sunset in Berlin", "filename": "sunset.png", "size_bytes": 0}
+
+
+def session_request() -> dict[str, Any]:
+    import hashlib
+
+    body, _ = sample_upload()
+    png = body[body.index(b"\x89PNG") : body.rindex(b"\r\n--")]
+    return {**SESSION_REQUEST, "size_bytes": len(png), "sha256": hashlib.sha256(png).hexdigest()}
+
+
 def main() -> int:
     sam = str(ROOT / ".tools" / "sam" / "bin" / "sam")
     EVENTS.mkdir(parents=True, exist_ok=True)
@@ -104,8 +126,10 @@ def main() -> int:
             path += "/"  # as the curl examples send it
         for version, build in (("v2", v2_event), ("v1", v1_event)):
             event = build(sam, route.method, route.path, path, params)
-            if route.method == "POST":
+            if route.function == "UploadImageFunction":
                 event = with_upload(event, v1=version == "v1")
+            elif route.function == "CreateUploadFunction":
+                event = with_json(event, session_request(), v1=version == "v1")
             target = EVENTS / f"{name}.{version}.json"
             target.write_text(json.dumps(event, indent=2) + "\n")
             print(f"wrote {target.relative_to(ROOT)}")

@@ -132,6 +132,12 @@ class Stores:
             names = [c.name for c in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def upload_sessions(self) -> list[dict[str, Any]]:
+        with psycopg.connect(self.env["DATABASE_URL"]) as conn:
+            cur = conn.execute("SELECT * FROM upload_sessions ORDER BY created_at")
+            names = [c.name for c in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur]
+
     def object_keys(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket)
         return sorted(item["Key"] for item in listing.get("Contents", []))
@@ -147,6 +153,7 @@ class Stores:
     def clear(self) -> None:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("TRUNCATE images")
+            conn.execute("TRUNCATE upload_sessions")
         _empty_bucket(self.s3, self.bucket)
 
 

@@ -102,3 +102,29 @@ def test_unknown_and_malformed_ids(version: str, stores: Stores) -> None:
     malformed = invoke("download_image", load_event(f"download_image.{version}", image_id="not-a-uuid"))
     assert malformed["statusCode"] == 422
     assert json.loads(malformed["body"])["detail"][0]["loc"] == ["path", "image_id"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_upload_session_events_publish_the_image(version: str, stores: Stores) -> None:
+    import httpx
+
+    created = invoke("create_upload", load_event(f"create_upload.{version}"))
+    assert created["statusCode"] == 201, created
+    session = json.loads(body_bytes(created))
+    stage = "/prod" if version == "v1" else ""  # the complete URL keeps the REST stage
+    assert re.fullmatch(
+        f"https://[0-9a-z]+.execute-api.us-east-1.amazonaws.com{stage}/api/v1/uploads/{session['upload_id']}/complete",
+        session["complete_url"],
+    )
+    png = uploaded_png(version)
+    upload = session["upload"]
+    sent = {k: v for k, v in upload["headers"].items() if k != "Content-Length"}
+    assert httpx.put(upload["url"], headers=sent, content=png).status_code == 200
+    completed = invoke(
+        "complete_upload", load_event(f"complete_upload.{version}", image_id=session["upload_id"])
+    )
+    assert completed["statusCode"] == 201, completed
+    image = json.loads(body_bytes(completed))
+    assert (image["sha256"], image["width"], image["height"]) == (hashlib.sha256(png).hexdigest(), 4, 3)
+    assert header(completed, "location") == image["download_url"].removesuffix("/file")
+    assert stores.object_keys() == [f"images/{image['id']}"]

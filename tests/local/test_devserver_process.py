@@ -47,7 +47,17 @@ def test_dev_server_round_trips_and_stops_cleanly(tmp_path: Path) -> None:
                 "/api/v1/images/",
                 "/api/v1/images/{image_id}",
                 "/api/v1/images/{image_id}/file",
+                "/api/v1/uploads",
+                "/api/v1/uploads/{upload_id}/complete",
             }
+            # the upload session flow as the README shows it, against make dev's own S3
+            request = {"description": "Large", "filename": "large.jpg", "size_bytes": len(data)}
+            session = client.post("/api/v1/uploads", json=request).json()
+            put = httpx.put(session["upload"]["url"], headers=session["upload"]["headers"], content=data)
+            assert put.status_code == 200
+            completed = client.post(session["complete_url"])
+            assert completed.status_code == 201
+            assert completed.json()["sha256"] == hashlib.sha256(data).hexdigest()
         children = psutil.Process(process.pid).children(recursive=True)
         # pg_ctl detaches PostgreSQL, so it is found by its data directory instead
         assert [

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -20,8 +21,20 @@ from tests.conftest import Stores
 from tests.packaging.support import ROOT, Build, invoke_isolated
 from tests.support.events import body_bytes, header, load_event
 
-API_FUNCTIONS = ("ListImagesFunction", "GetImageFunction", "UploadImageFunction", "DownloadImageFunction")
-S3_FUNCTIONS = {"UploadImageFunction", "DownloadImageFunction"}
+API_FUNCTIONS = (
+    "ListImagesFunction",
+    "GetImageFunction",
+    "UploadImageFunction",
+    "DownloadImageFunction",
+    "CreateUploadFunction",
+    "CompleteUploadFunction",
+)
+S3_FUNCTIONS = {
+    "UploadImageFunction",
+    "DownloadImageFunction",
+    "CreateUploadFunction",
+    "CompleteUploadFunction",
+}
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}  # template architecture -> wheel platform
 
 
@@ -65,6 +78,22 @@ def round_trip(
     }
     for function, event in events.items():
         reports[function] = invoke_isolated(build, function, [event], env=services, workdir=workdir)
+    # The same PNG through an upload session: created in one process, PUT, completed in another.
+    created = invoke_isolated(
+        build, "CreateUploadFunction", [load_event("create_upload.v2")], env=services, workdir=workdir
+    )
+    session = json.loads(body_bytes(created["results"][0]))
+    upload = session["upload"]
+    sent = {k: v for k, v in upload["headers"].items() if k != "Content-Length"}
+    assert httpx.put(upload["url"], headers=sent, content=uploaded_png()).status_code == 200
+    reports["CreateUploadFunction"] = created
+    reports["CompleteUploadFunction"] = invoke_isolated(
+        build,
+        "CompleteUploadFunction",
+        [load_event("complete_upload.v2", image_id=session["upload_id"])],
+        env=services,
+        workdir=workdir,
+    )
     return reports
 
 
@@ -118,6 +147,14 @@ def test_built_functions_answer_v2_events_against_real_services(round_trip: dict
     data = body_bytes(downloaded)
     assert data == png and hashlib.sha256(data).hexdigest() == image["sha256"]
     assert header(downloaded, "content-type") == "image/png"
+
+    [created] = round_trip["CreateUploadFunction"]["results"]
+    assert created["statusCode"] == 201
+    [completed] = round_trip["CompleteUploadFunction"]["results"]
+    assert completed["statusCode"] == 201, completed
+    published = json.loads(body_bytes(completed))
+    assert (published["size_bytes"], published["sha256"]) == (image["size_bytes"], image["sha256"])
+    assert published["id"] != image["id"]
 
 
 @pytest.mark.parametrize("function", API_FUNCTIONS)

@@ -92,7 +92,8 @@ def test_one_byte_over_the_limit_is_a_clear_413(
     assert result["statusCode"] == 413
     assert (header(result, "content-type") or "").startswith("application/json")
     assert json.loads(body_bytes(result)) == {
-        "detail": f"The file is larger than {template_max_upload()} bytes"
+        "detail": f"The file is larger than {template_max_upload()} bytes:"
+        " send larger files through POST /api/v1/uploads"
     }
     stores.assert_empty()
 

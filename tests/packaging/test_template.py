@@ -29,6 +29,8 @@ FUNCTIONS = {
     "GetImageFunction",
     "UploadImageFunction",
     "DownloadImageFunction",
+    "CreateUploadFunction",
+    "CompleteUploadFunction",
     "MigrateFunction",
     "ReconcileFunction",
 }
@@ -75,7 +77,7 @@ def test_cfn_lint_reports_no_errors() -> None:
     assert result.returncode & 2 == 0, result.stdout  # bit 2: errors (4: warnings, 8: informational)
 
 
-def test_routes_are_the_four_api_functions() -> None:
+def test_routes_are_the_six_api_functions() -> None:
     routes = {(r.method, r.path, r.function) for r in load_routes()}
     assert routes == {
         ("GET", "/api/v1/images", "ListImagesFunction"),
@@ -83,6 +85,8 @@ def test_routes_are_the_four_api_functions() -> None:
         ("GET", "/api/v1/images/{image_id}", "GetImageFunction"),
         ("GET", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
         ("HEAD", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
+        ("POST", "/api/v1/uploads", "CreateUploadFunction"),
+        ("POST", "/api/v1/uploads/{upload_id}/complete", "CompleteUploadFunction"),
     }
 
 
@@ -130,7 +134,11 @@ def test_download_reads_upload_writes_reconcile_lists_and_deletes(
             if not statement["Action"][0].startswith("s3:"):
                 continue
             if statement["Action"] != ["s3:ListBucket"]:  # object actions: only under images/
-                assert statement["Resource"]["Fn::Sub"][0].endswith(":::${Bucket}/images/*")
+                assert statement["Resource"]["Fn::Sub"][0].endswith(
+                    (":::${Bucket}/images/*", ":::${Bucket}/incoming/*")
+                    if function == "ReconcileFunction"
+                    else ":::${Bucket}/images/*"
+                )
             assert statement["Resource"]["Fn::Sub"][1] == {"Bucket": {"Ref": "BucketName"}}
 
 
@@ -165,11 +173,11 @@ def test_jwt_authorizer_guards_every_route_only_when_configured(deployed: dict[s
         paths = resources["HttpApi"]["Properties"]["Body"]["paths"]
         return [op for path in paths.values() for op in path.values()]
 
-    assert len(operations(deployed["minimal"])) == 5  # four routes, and HEAD of the download
+    assert len(operations(deployed["minimal"])) == 7  # six routes, and HEAD of the download
     assert all("security" not in op for op in operations(deployed["minimal"]))
     assert "components" not in deployed["minimal"]["HttpApi"]["Properties"]["Body"]
 
-    assert len(operations(deployed["full"])) == 5
+    assert len(operations(deployed["full"])) == 7
     assert all(op["security"] == [{"JwtAuthorizer": []}] for op in operations(deployed["full"]))
     schemes = deployed["full"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
     scheme = schemes["JwtAuthorizer"]
@@ -209,3 +217,61 @@ def test_created_bucket_is_private_encrypted_and_kept(deployed: dict[str, dict[s
     # its only policy denies plain HTTP; no statement grants the bucket to anyone
     [deny] = deployed["minimal"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def object_grants(resources: dict[str, Any], function: str) -> dict[str, set[str]]:
+    """Object actions by the prefix they apply to (images/*, incoming/*), ListBucket as "bucket"."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements(resources, function):
+        if not statement["Action"][0].startswith("s3:"):
+            continue
+        pattern = statement["Resource"]["Fn::Sub"][0]
+        where = pattern.rpartition("}/")[2] if "}/" in pattern else "bucket"
+        grants.setdefault(where, set()).update(statement["Action"])
+    return grants
+
+
+def test_upload_sessions_least_privilege(deployed: dict[str, dict[str, Any]]) -> None:
+    for resources in deployed.values():
+        # create signs a PUT to incoming/ and reads nothing
+        assert object_grants(resources, "CreateUploadFunction") == {"incoming/*": {"s3:PutObject"}}
+        # complete reads and deletes incoming/, writes images/ (deleting its own copy on failure)
+        assert object_grants(resources, "CompleteUploadFunction") == {
+            "incoming/*": {"s3:GetObject", "s3:DeleteObject"},
+            "images/*": {"s3:PutObject", "s3:DeleteObject"},
+            "bucket": {"s3:ListBucket"},
+        }
+        assert object_grants(resources, "ReconcileFunction") == {
+            "bucket": {"s3:ListBucket"},
+            "images/*": {"s3:DeleteObject"},
+            "incoming/*": {"s3:DeleteObject"},
+        }
+
+
+def test_bucket_expires_incoming_and_allows_configured_origins(deployed: dict[str, dict[str, Any]]) -> None:
+    rules = {
+        r["Id"]: r
+        for r in deployed["minimal"]["ImagesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    assert rules["ExpireIncoming"] == {
+        "Id": "ExpireIncoming",
+        "Status": "Enabled",
+        "Prefix": "incoming/",
+        "ExpirationInDays": 1,
+    }
+    assert rules["AbortIncompleteUploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    cors = read_template()["Resources"]["ImagesBucket"]["Properties"]["CorsConfiguration"]
+    assert cors["If"][0] == "AllowUploadOrigins"  # none unless UploadAllowedOrigins is set
+    [rule] = cors["If"][1]["CorsRules"]
+    assert rule["AllowedOrigins"] == {"Ref": "UploadAllowedOrigins"}
+    assert set(rule["AllowedMethods"]) == {"PUT", "GET"}
+    assert "x-amz-checksum-sha256" in rule["AllowedHeaders"]
+
+
+def test_lambda_redirects_downloads_above_its_response_ceiling() -> None:
+    template = read_template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["DOWNLOAD_REDIRECT_BYTES"] == {"Ref": "DownloadRedirectBytes"}
+    assert variables["MAX_SESSION_UPLOAD_BYTES"] == {"Ref": "MaxSessionUploadBytes"}
+    assert template["Parameters"]["DownloadRedirectBytes"]["Default"] == 4_600_000
+    assert template["Parameters"]["MaxSessionUploadBytes"]["Default"] == 200 * 1024 * 1024

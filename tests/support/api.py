@@ -11,6 +11,7 @@ from tests.support.multipart import upload_body
 from tests.support.targets import Target
 
 IMAGES = "/api/v1/images/"
+UPLOADS = "/api/v1/uploads"
 
 
 @dataclass
@@ -38,6 +39,18 @@ class Api:
     def post_raw(self, body: bytes, content_type: str | None) -> HttpResponse:
         headers = {"content-type": content_type} if content_type else {}
         return self.target.request("POST", IMAGES, headers=headers, body=body)
+
+    def create_session(self, **fields: object) -> HttpResponse:
+        body = json.dumps(fields).encode()
+        return self.target.request("POST", UPLOADS, headers={"content-type": "application/json"}, body=body)
+
+    def create_session_ok(self, **fields: object) -> dict[str, Any]:
+        response = self.create_session(**fields)
+        assert response.status == 201, response.body
+        return json_of(response)
+
+    def complete(self, upload_id: str) -> HttpResponse:
+        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete")
 
 
 def json_of(response: HttpResponse) -> Any:

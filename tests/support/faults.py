@@ -22,6 +22,7 @@ class CuttingProxy:
     def __init__(self, upstream_host: str, upstream_port: int | None = None) -> None:
         self.upstream = upstream_host if upstream_port is None else (upstream_host, upstream_port)
         self.cut_after: int | None = None
+        self.cut_marker: bytes | None = None  # or reset a connection whose request holds this
         self.cuts = 0
         self._flowing = threading.Event()
         self._flowing.set()
@@ -66,7 +67,8 @@ class CuttingProxy:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sent += len(data)
-                if counted and self.cut_after is not None and sent > self.cut_after:
+                cut = self.cut_after is not None and sent > self.cut_after
+                if counted and (cut or (self.cut_marker is not None and self.cut_marker in data)):
                     self.cuts += 1
                     for sock in (source, sink):  # RST, not a polite close
                         sock.setsockopt(

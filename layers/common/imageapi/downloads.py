@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from .conditional import none_match, requested_range
@@ -14,6 +14,8 @@ from .db import Database
 from .errors import ApiError
 from .filenames import content_disposition
 from .images import get_row
+from .schemas import ImageRow
+from .settings import get_settings
 from .storage import ObjectMissing, Storage
 
 
@@ -49,6 +51,10 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
             raise _missing()
         headers["Content-Length"] = str(row.size_bytes)
         return Response(status_code=status, headers=headers, media_type=row.content_type)
+    sending = row.size_bytes if wanted is None else wanted.last - wanted.first + 1
+    redirect = _redirect(row, sending=sending, storage=storage, headers=headers)
+    if redirect is not None:  # S3 answers a Range the client sends on to it the same way
+        return redirect
     try:
         span = None if wanted is None else (wanted.first, wanted.last)
         stored = storage.open(key=row.object_key, byte_range=span)
@@ -63,6 +69,27 @@ def _missing() -> FileMissing:
     return FileMissing("The file of this image is missing from storage")
 
 
+def _redirect(row: ImageRow, *, sending: int, storage: Storage, headers: dict[str, str]) -> Response | None:
+    """When more than DOWNLOAD_REDIRECT_BYTES (Lambda's response ceiling) would be sent, 307 to
+    a presigned GET valid a few minutes, whose response carries this route's type, disposition
+    and caching; else None."""
+    settings = get_settings()
+    threshold = settings.download_redirect_bytes
+    if not threshold or sending <= threshold:
+        return None
+    url = storage.presigned_get(
+        key=row.object_key,
+        response_headers={
+            "ResponseContentType": row.content_type,
+            "ResponseContentDisposition": headers["Content-Disposition"],
+            "ResponseCacheControl": headers["Cache-Control"],
+        },
+        expires_in=settings.download_url_seconds,
+    )
+    # The redirect itself expires with its URL: no cache may keep it.
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+
+
 FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The image's bytes (Accept-Ranges: bytes)",
@@ -73,5 +100,6 @@ FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     },
     206: {"description": "One byte range of the file (Range; If-Range naming the current ETag)"},
     304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},
+    307: {"description": "Above DOWNLOAD_REDIRECT_BYTES: a presigned S3 GET valid a few minutes"},
     416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import repository
@@ -22,6 +22,7 @@ from .settings import get_settings
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
+INCOMING_PREFIX = "incoming/"  # upload sessions' files, before they are checked
 # An object younger than this may belong to an upload whose row is being written right now.
 GRACE = timedelta(minutes=15)
 _LOGGED_KEYS = 100  # a log line names at most this many keys; the count is always exact
@@ -62,6 +63,8 @@ class Report:
     deleted_rows: int = 0
     stopped: str | None = None  # why this run deleted nothing, when it refused to
     applied: bool = False
+    expired_upload_sessions: list[str] = field(default_factory=list)
+    incoming_objects_without_sessions: list[str] = field(default_factory=list)
 
 
 def reconcile(
@@ -100,6 +103,9 @@ def reconcile(
     reason = _unsafe(found, report, delete_rows=delete_rows, max_share=max_share)
     if reason is not None:
         return _stop(report, reason)
+    report.expired_upload_sessions, report.incoming_objects_without_sessions = sweep_upload_sessions(
+        db=db, storage=storage, apply=apply, grace=grace
+    )
     if not apply:
         return report
     for key in report.objects_without_rows:
@@ -126,6 +132,28 @@ def _stop(report: Report, reason: str) -> Report:
     report.stopped = reason
     log.error("reconcile stopped: nothing deleted", extra={"fields": {"reason": reason}})
     return report
+
+
+def sweep_upload_sessions(
+    *, db: Database, storage: Storage, apply: bool, grace: timedelta
+) -> tuple[list[str], list[str]]:
+    """Upload sessions past their expiry, and incoming/ files no open session will complete
+    (expired, refused, or completed but not deleted), older than grace: (upload ids, keys).
+    On AWS the bucket's lifecycle rule expires incoming/ as well; other stores rely on this."""
+    cutoff = datetime.now(UTC) - grace
+    expired = db.run(repository.expired_upload_sessions)
+    open_keys = db.run(repository.open_incoming_keys)
+    keys = sorted(
+        k
+        for k, modified in storage.objects(prefix=INCOMING_PREFIX)
+        if k not in open_keys and modified < cutoff
+    )
+    if apply:
+        for key in keys:
+            storage.delete(key=key)
+        if expired:
+            db.run(repository.delete_upload_sessions, upload_ids=[s.id for s in expired])
+    return [str(s.id) for s in expired], keys
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -167,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     if report.stopped:
         print(f"stopped, nothing deleted: {report.stopped}", file=sys.stderr)
         return 1
-    if not args.apply and (report.objects_without_rows or report.rows_without_objects):
+    found = report.objects_without_rows or report.rows_without_objects
+    if not args.apply and (
+        found or report.expired_upload_sessions or report.incoming_objects_without_sessions
+    ):
         print("dry run: --apply deletes the objects, --apply --delete-rows the rows too", file=sys.stderr)
     return 0
 

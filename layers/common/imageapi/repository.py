@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-from .schemas import ImageCreate, ImageRow, ListedImageRow
+from .schemas import ImageCreate, ImageRow, ListedImageRow, UploadSessionRow
 
 _COLUMNS = (
     "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, created_at"
@@ -79,3 +79,54 @@ def database_now(conn: psycopg.Connection[Any], /) -> datetime:
 def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -> int:
     cur = conn.execute("DELETE FROM images WHERE object_key = ANY(%s)", (object_keys,))
     return cur.rowcount
+
+
+_SESSION_COLUMNS = (
+    "id, image_id, incoming_key, description, filename, size_bytes, sha256, created_at, expires_at,"
+    " completed_at"
+)
+
+
+def insert_upload_session(conn: psycopg.Connection[Any], /, *, session: UploadSessionRow) -> UploadSessionRow:
+    with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+        cur.execute(
+            "INSERT INTO upload_sessions (id, image_id, incoming_key, description, filename, size_bytes,"
+            " sha256, expires_at) VALUES (%(id)s, %(image_id)s, %(incoming_key)s, %(description)s,"
+            f" %(filename)s, %(size_bytes)s, %(sha256)s, %(expires_at)s) RETURNING {_SESSION_COLUMNS}",
+            session.model_dump(),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def lock_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> UploadSessionRow | None:
+    """The session, locked until the transaction ends: a second complete waits for the first."""
+    with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+        cur.execute(f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE id = %s FOR UPDATE", (upload_id,))
+        return cur.fetchone()
+
+
+def mark_upload_session_completed(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> None:
+    conn.execute("UPDATE upload_sessions SET completed_at = clock_timestamp() WHERE id = %s", (upload_id,))
+
+
+def delete_upload_sessions(conn: psycopg.Connection[Any], /, *, upload_ids: list[uuid.UUID]) -> int:
+    return conn.execute("DELETE FROM upload_sessions WHERE id = ANY(%s)", (upload_ids,)).rowcount
+
+
+def expired_upload_sessions(conn: psycopg.Connection[Any], /) -> list[UploadSessionRow]:
+    with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+        cur.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE expires_at < clock_timestamp() ORDER BY id"
+        )
+        return cur.fetchall()
+
+
+def open_incoming_keys(conn: psycopg.Connection[Any], /) -> set[str]:
+    """The incoming objects that a session may still complete."""
+    cur = conn.execute(
+        "SELECT incoming_key FROM upload_sessions"
+        " WHERE completed_at IS NULL AND expires_at >= clock_timestamp()"
+    )
+    return {row[0] for row in cur}

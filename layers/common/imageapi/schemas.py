@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -74,6 +75,52 @@ class ImagesPublic(BaseModel):
     limit: int
     next_cursor: str | None
     next: str | None
+
+
+class UploadSessionCreate(BaseModel):
+    """The JSON body of POST /api/v1/uploads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS)
+    filename: str = Field(min_length=1, max_length=10_000)
+    size_bytes: int = Field(gt=0, description="The file's exact length: the upload URL signs it")
+    sha256: str | None = Field(
+        default=None, pattern="^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the file: the store checks it"
+    )
+    content_type: str | None = Field(
+        default=None, description="image/jpeg, image/png, image/gif or image/webp; the bytes decide the type"
+    )
+
+
+class UploadRequest(BaseModel):
+    """What the client sends to the object store: exactly this method, URL and headers."""
+
+    method: Literal["PUT"]
+    url: str
+    headers: dict[str, str]
+
+
+class UploadSessionPublic(BaseModel):
+    upload_id: uuid.UUID
+    expires_at: AwareDatetime
+    upload: UploadRequest
+    complete_url: str
+
+
+class UploadSessionRow(BaseModel):
+    """One row of the upload_sessions table."""
+
+    id: uuid.UUID
+    image_id: uuid.UUID
+    incoming_key: str
+    description: str
+    filename: str
+    size_bytes: int
+    sha256: str | None
+    created_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
 
 
 class ErrorBody(BaseModel):

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = False
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=178_956_970, ge=1)
+    # Upload sessions: the client PUTs straight to S3. At most 5 GiB, what one CopyObject moves.
+    max_session_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    upload_session_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    s3_public_endpoint_url: str | None = None  # the S3 address clients use, for presigned URLs
+    download_redirect_bytes: int | None = Field(default=None, ge=0)  # None or 0: always proxy
+    download_url_seconds: int = Field(default=300, ge=1, le=3600)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,14 +34,21 @@ class ObjectMissing(Exception):
     """The key has no object (a row whose object was lost)."""
 
 
+class ObjectChanged(Exception):
+    """The object was replaced since it was read (a copy's If-Match failed)."""
+
+
 @dataclass
 class StoredObject:
     body: Any  # botocore StreamingBody
     size: int
+    etag: str = ""
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes]:
         try:
             yield from self.body.iter_chunks(CHUNK_BYTES)
+        except _UNAVAILABLE as exc:  # the connection dropped or timed out part-way
+            raise _unavailable("read", exc) from exc
         finally:
             self.body.close()
 
@@ -61,19 +68,38 @@ def _config(settings: Settings) -> Config:
     )
 
 
-def make_client(settings: Settings) -> Any:
+def _signing_config(settings: Settings) -> Config:
+    # SigV4 (stores refuse SigV2 presigning); no checksum of boto3's own choosing in the URL, so
+    # the headers the client is told to send are exactly the signed ones. On AWS: the regional
+    # virtual-hosted address.
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if settings.s3_force_path_style else "virtual"},
+        request_checksum_calculation="when_required",
+    )
+
+
+def make_signing_client(settings: Settings) -> Any:
+    """A client that only signs URLs, for the address clients use (S3_PUBLIC_ENDPOINT_URL):
+    a presigned URL signs its Host, so one signed for minio:9000 fails from localhost:9000."""
+    endpoint = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+    return make_client(settings, endpoint_url=endpoint, config=_signing_config(settings))
+
+
+def make_client(settings: Settings, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
     """An S3 client for, in this order: S3_ENDPOINT_URL, LOCALSTACK_HOST, boto3's own resolution
     (AWS itself, AWS_ENDPOINT_URL, profiles). Logs which, never the credentials."""
-    kwargs: dict[str, Any] = {"config": _config(settings)}
+    kwargs: dict[str, Any] = {"config": config or _config(settings)}
+    endpoint_url = endpoint_url or settings.s3_endpoint_url
     if settings.s3_region:
         kwargs["region_name"] = settings.s3_region
     if settings.s3_access_key_id and settings.s3_secret_access_key:
         kwargs["aws_access_key_id"] = settings.s3_access_key_id
         kwargs["aws_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
-    if settings.s3_endpoint_url:
+    if endpoint_url:
         source, client = (
             "S3_ENDPOINT_URL",
-            boto3.session.Session().client("s3", endpoint_url=settings.s3_endpoint_url, **kwargs),
+            boto3.session.Session().client("s3", endpoint_url=endpoint_url, **kwargs),
         )
     elif settings.localstack_host:
         source, client = "LOCALSTACK_HOST", _localstack_client(settings.localstack_host, kwargs)
@@ -102,9 +128,18 @@ def _localstack_client(host: str, kwargs: dict[str, Any]) -> Any:
 
 
 class Storage:
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, signer: Callable[[], Any] | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self._make_signer = signer or (lambda: client)
+        self._signer: Any = None
+
+    @property
+    def signer(self) -> Any:
+        """The client that presigns URLs, made on first use (only two routes sign)."""
+        if self._signer is None:
+            self._signer = self._make_signer()
+        return self._signer
 
     def open(self, *, key: str, byte_range: tuple[int, int] | None = None) -> StoredObject:
         """The object's bytes, or only bytes first..last (inclusive) with S3's own ranged GET."""
@@ -117,7 +152,49 @@ class Storage:
             raise _unavailable("download", exc) from exc
         except _UNAVAILABLE as exc:
             raise _unavailable("download", exc) from exc
-        return StoredObject(body=response["Body"], size=response["ContentLength"])
+        return StoredObject(body=response["Body"], size=response["ContentLength"], etag=response["ETag"])
+
+    def copy(self, *, source_key: str, key: str, content_type: str, if_match: str) -> None:
+        """Server-side copy (up to 5 GiB) of exactly the version whose ETag is if_match."""
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                CopySourceIfMatch=if_match,
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+            )
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+                raise ObjectChanged(source_key) from exc
+            raise _unavailable("copy", exc) from exc
+        except _UNAVAILABLE as exc:
+            raise _unavailable("copy", exc) from exc
+
+    def presigned_put(
+        self, *, key: str, size: int, content_type: str, sha256_base64: str | None, expires_in: int
+    ) -> tuple[str, dict[str, str]]:
+        """A URL and the headers to PUT exactly size bytes (and that checksum) to key: the length,
+        the type and the checksum are signed, so a store that checks them refuses anything else."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentLength": size,
+            "ContentType": content_type,
+        }
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        if sha256_base64 is not None:
+            params["ChecksumSHA256"] = sha256_base64
+            headers["x-amz-checksum-sha256"] = sha256_base64
+        url = self.signer.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+        return url, headers
+
+    def presigned_get(self, *, key: str, response_headers: dict[str, str], expires_in: int) -> str:
+        """A URL whose response carries these headers (S3's response-* overrides)."""
+        params = {"Bucket": self.bucket, "Key": key, **response_headers}
+        return str(self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
 
     def exists(self, *, key: str) -> bool:
         """HeadObject: whether the key has an object (a HEAD request answers as GET would)."""
@@ -287,7 +364,7 @@ def _unavailable(action: str, exc: Exception) -> StorageUnavailable:
 @lru_cache(maxsize=1)
 def get_storage() -> Storage:
     settings = get_settings()
-    return Storage(make_client(settings), settings.s3_bucket)
+    return Storage(make_client(settings), settings.s3_bucket, signer=lambda: make_signing_client(settings))
 
 
 async def storage() -> Storage:

@@ -7,7 +7,6 @@ and the client is told to retry: an acknowledged image never loses its file."""
 from __future__ import annotations
 
 import logging
-import unicodedata
 import uuid
 from typing import Any
 
@@ -18,16 +17,18 @@ from starlette.concurrency import run_in_threadpool
 
 from . import repository
 from .db import Database, NotYet, run_on_fresh_connection
-from .errors import DatabaseUnavailable, Unprocessable, UnsupportedMediaType
+from .descriptions import clean_description
+from .errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
 from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
 from .imaging import accepted_type, inspect
 from .links import base_url, image_url, to_public
-from .schemas import DESCRIPTION_MAX_CHARS, ImageCreate, ImageRow
+from .schemas import ImageCreate, ImageRow
 from .settings import Settings
 from .storage import Storage, StreamingUpload
 
 FIELDS = {"file", "description"}
+SESSIONS_PATH = "/api/v1/uploads"  # upload sessions: the client sends the bytes straight to S3
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
         )
         return opened[0]
 
-    form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
+    try:
+        form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
+    except PayloadTooLarge as exc:
+        detail = f"{exc.detail}: send larger files through POST {SESSIONS_PATH}"
+        raise PayloadTooLarge(detail, headers=exc.headers) from None
     try:
         row = await run_in_threadpool(store_upload, form, image_id=image_id, db=db, settings=settings)
     except BaseException:
@@ -148,17 +153,7 @@ def _description(form: UploadForm) -> str:
         text = values[0].decode("utf-8")
     except UnicodeDecodeError:
         raise Unprocessable("description must be valid UTF-8") from None
-    text = unicodedata.normalize("NFC", text).strip()
-    if not text:
-        raise Unprocessable("description must not be empty")
-    if len(text) > DESCRIPTION_MAX_CHARS:  # what is stored, so the database's own check agrees
-        raise Unprocessable(
-            f"description must be at most {DESCRIPTION_MAX_CHARS} characters once normalised"
-            f" (Unicode NFC, as stored); this one has {len(text)}"
-        )
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
-        raise Unprocessable("description must not contain control characters")
-    return text
+    return clean_description(text)
 
 
 def _file(form: UploadForm) -> FilePart:

@@ -1,0 +1,233 @@
+"""Upload sessions at 100 MiB and 500 MiB: create, PUT straight to the store, complete; against
+boto3's upload_fileobj of the same file to the same store.
+
+    python -m bench.sessions            both sizes, three runs each (about 5 minutes)
+    python -m bench.sessions --quick    20 MiB and 100 MiB
+
+The store is `rclone serve s3` over a temporary directory (it enforces the signed length, as AWS
+does); PostgreSQL is embedded. The complete function runs in a process of its own, so that its
+peak RSS is its own (VmHWM): it imports the handler, says so, then handles one API Gateway v2
+event; the time is the handler's, as a warm Lambda's would be. Create is invoked in this process,
+after one warm-up invocation. The file is bench.streaming's PNG: valid headers, random
+IDAT data, so that every byte is hashed and walked as a real upload's would be."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from local.routes import LAYER_DIR, ROOT
+
+if str(LAYER_DIR) not in sys.path:  # `python -m bench.sessions` without the Makefile's PYTHONPATH
+    sys.path.insert(0, str(LAYER_DIR))
+
+from bench.services import child_env, create_database
+from bench.streaming import write_png
+from local.apigw import build_v2_event, response_from_result
+from local.routes import RouteTable, load_handler, load_routes
+from local.services import embedded_postgres, s3_client, s3_environment
+from tests.support.layer import reset_layer_caches
+from tests.support.rclone import rclone_s3
+from tests.support.targets import LambdaContext
+
+MiB = 1024 * 1024
+BUCKET = "bench-sessions"
+WARM_UP = {"description": "warm-up", "filename": "warm.png"}  # a session never completed
+
+# The complete function alone in a process: imports, reports its RSS, handles the event it is
+# given on stdin, reports how long that took and its peak RSS.
+_COMPLETE_CHILD = """
+import json, sys, time
+import psutil
+from local.routes import RouteTable, load_handler, load_routes
+from tests.support.targets import LambdaContext
+route, _, _ = RouteTable(load_routes()).match("POST", "/api/v1/uploads/x/complete")
+handler = load_handler(route)
+print(json.dumps({"rss_idle": psutil.Process().memory_info().rss}), flush=True)
+event = json.loads(sys.stdin.readline())
+began = time.perf_counter()
+result = handler(event, LambdaContext())
+seconds = time.perf_counter() - began
+# VmHWM: this process image's own peak. ru_maxrss would also count the parent's pages at fork.
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+peak = int(hwm.split()[1]) * 1024
+print(json.dumps({"seconds": seconds, "status": result["statusCode"], "rss_peak": peak}), flush=True)
+"""
+
+
+@dataclass
+class Run:
+    create_s: float
+    put_s: float
+    complete_s: float
+    direct_s: float  # boto3 upload_fileobj of the same file
+    copy_s: float  # the store's own CopyObject of the same size: part of complete, not our code
+    rss_idle: int
+    rss_peak: int
+
+    @property
+    def total_s(self) -> float:
+        return self.create_s + self.put_s + self.complete_s
+
+
+@dataclass
+class Measured:
+    size_mib: int
+    runs: list[Run]
+
+    def median(self, name: str) -> float:
+        return float(statistics.median(getattr(run, name) for run in self.runs))
+
+
+@contextmanager
+def services(workdir: Path) -> Iterator[dict[str, str]]:
+    with ExitStack() as stack:
+        server_url = os.environ.get("BENCH_DATABASE_URL") or stack.enter_context(
+            embedded_postgres(workdir / "postgres", keep=False)
+        )
+        endpoint = stack.enter_context(rclone_s3(workdir / "s3", bucket=BUCKET))
+        env = {
+            **s3_environment(endpoint),
+            "S3_BUCKET": BUCKET,
+            "DATABASE_URL": create_database(server_url, "bench_sessions"),
+            "MAX_SESSION_UPLOAD_BYTES": str(1024 * MiB),
+            "LOG_LEVEL": "WARNING",
+        }
+        os.environ.update(env)
+        reset_layer_caches()
+        stack.callback(reset_layer_caches)
+        yield env
+
+
+def _invoke(method: str, path: str, body: bytes = b"") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The event for a request, and this process's handler's answer to it."""
+    route, params, _ = RouteTable(load_routes()).match(method, path)
+    assert route is not None
+    headers = [("host", "bench.execute-api.us-east-1.amazonaws.com"), ("content-type", "application/json")]
+    event = build_v2_event(
+        route, method=method, raw_path=path, raw_query="", headers=headers, body=body, path_parameters=params
+    )
+    return event, load_handler(route)(event, LambdaContext())
+
+
+def measure(size_mib: int, workdir: Path, env: dict[str, str], *, repeats: int) -> Measured:
+    path = workdir / f"{size_mib}.png"
+    digest = write_png(path, size_mib * MiB)
+    try:
+        return Measured(size_mib, [_run(path, digest, env) for _ in range(repeats)])
+    finally:
+        path.unlink()
+
+
+def _run(path: Path, digest: str, env: dict[str, str]) -> Run:
+    size = path.stat().st_size
+    direct = s3_client(env["S3_ENDPOINT_URL"])
+    began = time.perf_counter()
+    with path.open("rb") as f:
+        direct.upload_fileobj(f, BUCKET, "direct")
+    direct_s = time.perf_counter() - began
+
+    complete = subprocess.Popen(
+        [sys.executable, "-c", _COMPLETE_CHILD],
+        cwd=ROOT,
+        env=child_env(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert complete.stdin is not None and complete.stdout is not None
+        idle = json.loads(complete.stdout.readline())
+
+        _invoke("POST", "/api/v1/uploads", json.dumps({**WARM_UP, "size_bytes": size}).encode())  # imports
+        began = time.perf_counter()
+        request = {"description": "bench", "filename": "bench.png", "size_bytes": size, "sha256": digest}
+        _, created = _invoke("POST", "/api/v1/uploads", json.dumps(request).encode())
+        response = response_from_result(created)
+        assert response.status == 201, response.body
+        session = json.loads(response.body)
+        create_s = time.perf_counter() - began
+
+        upload = session["upload"]
+        began = time.perf_counter()
+        with path.open("rb") as f:  # streamed from the file, with the signed headers
+            put = httpx.put(upload["url"], headers=upload["headers"], content=f, timeout=600)
+        put_s = time.perf_counter() - began
+        assert put.status_code == 200, put.text
+
+        complete_path = f"/api/v1/uploads/{session['upload_id']}/complete"
+        route, params, _ = RouteTable(load_routes()).match("POST", complete_path)
+        assert route is not None
+        event = build_v2_event(
+            route,
+            method="POST",
+            raw_path=complete_path,
+            raw_query="",
+            headers=[("host", "bench.execute-api.us-east-1.amazonaws.com")],
+            body=b"",
+            path_parameters=params,
+        )
+        complete.stdin.write(json.dumps(event) + "\n")
+        complete.stdin.flush()
+        done = json.loads(complete.stdout.readline())
+        assert done["status"] == 201, done
+    finally:
+        complete.wait(timeout=60)
+
+    began = time.perf_counter()
+    direct.copy_object(Bucket=BUCKET, Key="copied", CopySource={"Bucket": BUCKET, "Key": "direct"})
+    copy_s = time.perf_counter() - began
+    direct.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "direct"}, {"Key": "copied"}]})
+    return Run(create_s, put_s, done["seconds"], direct_s, copy_s, idle["rss_idle"], done["rss_peak"])
+
+
+def report(results: list[Measured]) -> str:
+    """Medians over the runs; ratios are boto3's time over ours (1.0: as fast as boto3)."""
+    lines = [
+        "| Size | runs | create | PUT to S3 | complete (of which the store's copy) | create to complete"
+        " | boto3 upload_fileobj | PUT vs boto3 | whole session vs boto3 | complete MiB/s (without the copy)"
+        " | complete RSS idle / peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in results:
+        complete, copy, direct = m.median("complete_s"), m.median("copy_s"), m.median("direct_s")
+        peak = max(run.rss_peak for run in m.runs)
+        lines.append(
+            f"| {m.size_mib} MiB | {len(m.runs)} | {m.median('create_s') * 1000:.0f} ms"
+            f" | {m.median('put_s'):.2f} s | {complete:.2f} s ({copy:.2f} s) | {m.median('total_s'):.2f} s"
+            f" | {direct:.2f} s | {direct / m.median('put_s'):.2f} | {direct / m.median('total_s'):.2f}"
+            f" | {m.size_mib / complete:.0f} ({m.size_mib / max(complete - copy, 1e-9):.0f})"
+            f" | {m.median('rss_idle') / MiB:.0f} / {peak / MiB:.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sessions", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="20 MiB and 100 MiB")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", "There is no current event loop", DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+    sizes, repeats = ((20, 100), 1) if args.quick else ((100, 500), 3)
+    with tempfile.TemporaryDirectory(prefix="imageapi-bench-sessions-") as tmp, services(Path(tmp)) as env:
+        results = [measure(size, Path(tmp), env, repeats=repeats) for size in sizes]
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

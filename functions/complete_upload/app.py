@@ -1,0 +1,30 @@
+"""POST /api/v1/uploads/{upload_id}/complete: check the uploaded file and publish it as an image."""
+
+import uuid
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep, SettingsDep
+from imageapi.schemas import ImagePublic
+from imageapi.sessions import complete_session
+from imageapi.storage import StorageDep
+
+app = create_app(title="Complete upload")
+
+
+@app.post(
+    "/api/v1/uploads/{upload_id}/complete",
+    status_code=201,
+    response_model=ImagePublic,
+    responses=error_responses(404, 409, 415),
+)
+def complete_upload(
+    upload_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
+) -> JSONResponse:
+    return complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
+
+
+handler = Mangum(app, lifespan="off")

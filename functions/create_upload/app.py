@@ -1,0 +1,28 @@
+"""POST /api/v1/uploads: start an upload session; the client then PUTs the file straight to S3."""
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep, SettingsDep
+from imageapi.schemas import UploadSessionCreate, UploadSessionPublic
+from imageapi.sessions import create_session
+from imageapi.storage import StorageDep
+
+app = create_app(title="Create upload")
+
+
+@app.post(
+    "/api/v1/uploads",
+    status_code=201,
+    response_model=UploadSessionPublic,
+    responses=error_responses(400, 413, 415),
+)
+def create_upload(
+    body: UploadSessionCreate, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
+) -> JSONResponse:
+    return create_session(request, body=body, db=db, storage=storage, settings=settings)
+
+
+handler = Mangum(app, lifespan="off")

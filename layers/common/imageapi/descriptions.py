@@ -1,0 +1,23 @@
+"""The rules a description follows, whichever route brings it."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .errors import Unprocessable
+from .schemas import DESCRIPTION_MAX_CHARS
+
+
+def clean_description(text: str) -> str:
+    """NFC, trimmed; 422 if empty, too long or holding control characters."""
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        raise Unprocessable("description must not be empty")
+    if len(text) > DESCRIPTION_MAX_CHARS:  # what is stored, so the database's own check agrees
+        raise Unprocessable(
+            f"description must be at most {DESCRIPTION_MAX_CHARS} characters once normalised"
+            f" (Unicode NFC, as stored); this one has {len(text)}"
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+        raise Unprocessable("description must not contain control characters")
+    return text

@@ -117,10 +117,16 @@ UPLOAD_CASES = [
         form(DESC, files=image_file(GIF[:-1] + b"<script>alert(1)</script>;", "a.gif", "image/gif")),
     ),
     upload_case(
-        "PNG with a ZIP appended",
+        "PNG with script in the data after its end",
+        415,
+        "polyglot",
+        form(DESC, files=image_file(PNG + b"PK\x03\x04" + b"<script>alert(1)</script>")),
+    ),
+    upload_case(
+        "PNG ending inside its last chunk",
         422,
-        "data after its end",
-        form(DESC, files=image_file(PNG + b"PK\x03\x04" + b"\0" * 40)),
+        "truncated",
+        form(DESC, files=image_file(PNG[:-6])),
     ),
     upload_case(
         "huge declared dimensions",

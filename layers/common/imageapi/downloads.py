@@ -12,6 +12,7 @@ from .db import Database
 from .errors import ApiError
 from .filenames import content_disposition
 from .images import get_row
+from .imaging import ACCEPTED_TYPES
 from .storage import ObjectMissing, Storage
 
 
@@ -44,10 +45,7 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
 FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The image's bytes",
-        "content": {
-            t: {"schema": {"type": "string", "format": "binary"}}
-            for t in ("image/jpeg", "image/png", "image/gif", "image/webp")
-        },
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ACCEPTED_TYPES},
     },
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
 }

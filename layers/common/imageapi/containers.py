@@ -33,6 +33,7 @@ class Facts:
     ended: bool = False  # the walk has passed the image's end: what follows is a trailer
     needed: int = 0  # the file must be at least this long (HEIF items located past the walk)
     offset: int = 0  # where in the file the walk is: kept by the inspector before each step
+    malformed: str | None = None  # why the structure is not one any decoder reads
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,10 @@ def _riff_chunks(facts: Facts, size: int, *, in_frame: bool) -> Walker:
         kind, length = struct.unpack("<4sI", (yield Read(8)))
         padded = length + (length & 1)
         size -= 8 + padded
-        if kind == b"ANMF" and not in_frame and length >= 16:
+        if kind == b"ANMF" and in_frame:
+            facts.malformed = "WebP animation frames do not nest"
+            yield Span(padded, scan=True)
+        elif kind == b"ANMF" and length >= 16:
             yield Span(16, scan=True)  # position, size, duration, flags
             yield from _riff_chunks(facts, padded - 16, in_frame=True)
         elif kind == b"VP8X" and length >= 10:

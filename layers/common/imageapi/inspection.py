@@ -107,6 +107,8 @@ class ImageInspector:
         facts = self._facts
         if self._abandoned:
             raise Unprocessable("The image is made of too many tiny structures to be checked")
+        if facts.malformed:
+            raise Unprocessable(f"The image is malformed: {facts.malformed}")
         if not (facts.ended or self._ran_into_a_trailer()) or self.size < facts.needed:
             raise Unprocessable("The image is truncated: the file ends before the image does")
         if facts.width is None or facts.height is None:

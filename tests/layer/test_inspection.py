@@ -14,7 +14,7 @@ from PIL import Image
 from imageapi import bmff
 from imageapi.errors import Unprocessable, UnsupportedMediaType
 from imageapi.imaging import ImageInfo, accepted_type, sniff
-from imageapi.inspection import ImageInspector
+from imageapi.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
 from tests.support.corpus import read
 from tests.support.images import make_image, png_chunk
 
@@ -191,3 +191,16 @@ def test_a_large_upload_is_not_held_in_memory() -> None:
         tracemalloc.stop()
     assert peak < 1024 * 1024  # a chunk's slices at most, never the body
     assert inspector.finish(max_pixels=MAX_PIXELS).width == 8000
+
+
+def test_an_animation_of_many_tiny_frames_is_accepted_past_the_step_allowance() -> None:
+    frames = [Image.new("P", (8, 8), i % 256) for i in range(3000)]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], optimize=False, duration=20)
+    data = out.getvalue()
+    inspector = ImageInspector()
+    for start in range(0, len(data), 65536):
+        inspector.feed(data[start : start + 65536])
+    assert inspector.steps <= STEP_ALLOWANCE + len(data) // BYTES_PER_STEP + 2 < 3000 * 5  # not every frame
+    info = inspector.finish(max_pixels=MAX_PIXELS)
+    assert (info.content_type, info.width, info.height) == ("image/gif", 8, 8)

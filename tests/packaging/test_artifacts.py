@@ -150,8 +150,8 @@ def test_migrate_and_reconcile_run_in_isolation(
     key = f"images/{uuid.uuid4()}"
     with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:  # a row whose object is gone
         conn.execute(
-            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256)"
-            " VALUES (%s, %s, 'lost', 'lost.png', 'image/png', 1, %s)",
+            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256,"
+            " width, height) VALUES (%s, %s, 'lost', 'lost.png', 'image/png', 1, %s, 1, 1)",
             (key.removeprefix("images/"), key, "0" * 64),
         )
     reconcile = invoke_isolated(

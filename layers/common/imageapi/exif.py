@@ -9,10 +9,18 @@ MAX_ENTRIES = 1000  # IFD0 of real cameras holds a few dozen; a crafted count is
 
 
 def orientation(data: bytes) -> int | None:
-    """IFD0's orientation, 1 to 8, or None if the block has none (or a value outside 1-8).
+    """IFD0's orientation, 1 to 8, or None if the block has none (or a value outside 1-8, or is
+    cut short).
 
     data is a TIFF structure ('II*\\0' or 'MM\\0*'), optionally after the 'Exif\\0\\0' header that
     JPEG's APP1 carries and some WebP and PNG writers copy."""
+    try:
+        return _orientation(data)
+    except struct.error:
+        return None
+
+
+def _orientation(data: bytes) -> int | None:
     if data.startswith(b"Exif\0\0"):
         data = data[6:]
     if data[:4] == b"II*\0":

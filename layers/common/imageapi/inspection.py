@@ -28,8 +28,9 @@ _SAMSUNG_TRAILER_END = b"SEFT"
 
 # Walking costs a Python step per structure, so a file made of tiny ones (1-byte GIF blocks,
 # empty chunks, bare JPEG markers) would tie up the event loop for minutes. Past this allowance
-# the rest is searched as text, at regex speed, and the file is refused: it is never left
-# unsearched, and no real image comes near it.
+# the rest is searched as text, at regex speed: it is never left unsearched, but where it ends
+# is no longer known, so it is not held to the end rule (an animation of many tiny frames can
+# come this far). Its dimensions must have been read before.
 STEP_ALLOWANCE = 10_000
 BYTES_PER_STEP = 128  # a GIF's sub-blocks, the smallest real structures, take one step per 256
 
@@ -105,11 +106,10 @@ class ImageInspector:
         if self._markup.found:
             raise UnsupportedMediaType("The file contains markup or script: polyglot files are refused")
         facts = self._facts
-        if self._abandoned:
-            raise Unprocessable("The image is made of too many tiny structures to be checked")
         if facts.malformed:
             raise Unprocessable(f"The image is malformed: {facts.malformed}")
-        if not (facts.ended or self._ran_into_a_trailer()) or self.size < facts.needed:
+        ended = facts.ended or self._ran_into_a_trailer() or self._abandoned  # past the allowance: unknown
+        if not ended or self.size < facts.needed:
             raise Unprocessable("The image is truncated: the file ends before the image does")
         if facts.width is None or facts.height is None:
             raise Unprocessable("The image's dimensions could not be read from its header")

@@ -14,7 +14,7 @@ import pytest
 from imageapi.pagination import encode_cursor
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
-from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring
+from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring, webp_nesting_frames
 from tests.support.layer import layer_env
 from tests.support.multipart import BOUNDARY, encode
 from tests.support.targets import Target
@@ -127,6 +127,12 @@ UPLOAD_CASES = [
         422,
         "truncated",
         form(DESC, files=image_file(PNG[:-6])),
+    ),
+    upload_case(
+        "WebP nesting animation frames",
+        422,
+        "do not nest",
+        form(DESC, files=image_file(webp_nesting_frames(150), "a.webp", "image/webp")),
     ),
     upload_case(
         "huge declared dimensions",

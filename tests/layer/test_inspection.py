@@ -15,8 +15,8 @@ from imageapi import bmff
 from imageapi.errors import Unprocessable, UnsupportedMediaType
 from imageapi.imaging import ImageInfo, accepted_type, sniff
 from imageapi.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
-from tests.support.corpus import read
-from tests.support.images import make_image, png_chunk
+from tests.support.corpus import read, samsung_trailer, without_eoi
+from tests.support.images import make_image, png_chunk, webp_nesting_frames
 
 MAX_PIXELS = 10**8
 
@@ -32,20 +32,17 @@ def segment(marker: int, data: bytes) -> bytes:
     return bytes([0xFF, marker]) + struct.pack(">H", 2 + len(data)) + data
 
 
-def riff_chunk(kind: bytes, data: bytes) -> bytes:
-    return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
-
-
 def test_a_webp_nesting_frames_deeply_is_refused_not_a_crash() -> None:
-    vp8x = riff_chunk(b"VP8X", b"\x02\0\0\0" + (99).to_bytes(3, "little") * 2)
-    frame = riff_chunk(b"VP8L", b"\x2f" + b"\0" * 20)
-    for _ in range(1100):
-        frame = riff_chunk(b"ANMF", b"\0" * 16 + frame)
-    body = b"WEBP" + vp8x + riff_chunk(b"ANIM", b"\0" * 6) + frame
-    data = b"RIFF" + struct.pack("<I", len(body)) + body
+    data = webp_nesting_frames(1100)
     assert len(data) < 30_000
     with pytest.raises(Unprocessable, match="do not nest"):
         inspect(data)
+
+
+def test_scan_data_running_into_a_samsung_trailer_that_looks_like_a_segment() -> None:
+    jpeg = read("exiv2-exiv2-nikon-d70.jpg")
+    trailer = b"\xff\xe1\x7f\xff" + samsung_trailer()  # an APP1 longer than what is left
+    assert inspect(without_eoi(jpeg) + trailer) == inspect(jpeg)
 
 
 def jpeg_with_padding_before_sof(padding: int, size: tuple[int, int] = (40, 30)) -> bytes:

@@ -34,6 +34,7 @@ class Facts:
     needed: int = 0  # the file must be at least this long (HEIF items located past the walk)
     offset: int = 0  # where in the file the walk is: kept by the inspector before each step
     malformed: str | None = None  # why the structure is not one any decoder reads
+    scanned: bool = False  # a JPEG's walk has reached scan data
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def _jpeg_frame(facts: Facts, marker: int | None, frames: list[int] | None) -> G
         else:
             yield Span(length - 2, scan=True)
         if marker == 0xDA:  # SOS: scan data follows, up to the next marker
-            scanned = True
+            scanned = facts.scanned = True
             marker = yield _SCAN_DATA
         else:
             marker = None

@@ -10,7 +10,7 @@ padding): kept byte for byte and searched for markup.
 
 Truncated means the body ended before the image did: inside a header, a segment, a chunk or a
 box, or in JPEG scan data with nothing after it. JPEG scan data that runs into bytes that are not
-JPEG, or into Samsung's trailer at the very end of the file, has ended: some phones write no EOI
+JPEG, or into Samsung's trailer closing the file, has ended: some phones write no EOI
 before their trailer, and every decoder shows such a file."""
 
 from __future__ import annotations
@@ -120,8 +120,9 @@ class ImageInspector:
         return ImageInfo(content_type, EXTENSIONS[content_type], facts.width, facts.height, facts.orientation)
 
     def _ran_into_a_trailer(self) -> bool:
-        """JPEG scan data that goes on to the end of a file closing with Samsung's trailer."""
-        return isinstance(self._step, Marker) and not self._step.scan and self._tail == _SAMSUNG_TRAILER_END
+        """A JPEG whose scan data went on into a Samsung trailer closing the file (its bytes may
+        even have looked like markers and segments)."""
+        return self._facts.scanned and self._tail == _SAMSUNG_TRAILER_END
 
     def _consume(self, data: bytes, position: int) -> int:
         """Consumes data from position for the current step; returns where it stopped."""

@@ -279,8 +279,9 @@ def test_crash_between_object_and_row_leaves_an_orphan_that_reconcile_removes(
     # and a row whose object is gone
     with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256)"
-            " VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1, repeat('0', 64))"
+            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256,"
+            " width, height) VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1,"
+            " repeat('0', 64), 1, 1)"
         )
 
     dry = run_reconcile(env, "--max-share", "1")

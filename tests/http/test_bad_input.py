@@ -13,7 +13,7 @@ import pytest
 from imageapi.pagination import encode_cursor
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
-from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring
+from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring, webp_nesting_frames
 from tests.support.layer import layer_env
 from tests.support.multipart import BOUNDARY, encode
 from tests.support.targets import Target
@@ -123,10 +123,22 @@ UPLOAD_CASES = [
         form(DESC, files=image_file(GIF[:-1] + b"<script>alert(1)</script>;", "a.gif", "image/gif")),
     ),
     upload_case(
-        "PNG with a ZIP appended",
+        "PNG with script in the data after its end",
+        415,
+        "polyglot",
+        form(DESC, files=image_file(PNG + b"PK\x03\x04" + b"<script>alert(1)</script>")),
+    ),
+    upload_case(
+        "PNG ending inside its last chunk",
         422,
-        "data after its end",
-        form(DESC, files=image_file(PNG + b"PK\x03\x04" + b"\0" * 40)),
+        "truncated",
+        form(DESC, files=image_file(PNG[:-6])),
+    ),
+    upload_case(
+        "WebP nesting animation frames",
+        422,
+        "do not nest",
+        form(DESC, files=image_file(webp_nesting_frames(150), "a.webp", "image/webp")),
     ),
     upload_case(
         "huge declared dimensions",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from imageapi.errors import Unprocessable, UnsupportedMediaType
-from imageapi.imaging import HEAD_BYTES, TAIL_BYTES, inspect
+from imageapi.inspection import ImageInspector
 from tests.support.images import make_image, png_declaring
 
 
 def check(data: bytes, max_pixels: int = 10**8) -> tuple[str, int | None, int | None]:
-    info = inspect(data[:HEAD_BYTES], data[-TAIL_BYTES:], len(data), max_pixels=max_pixels)
+    inspector = ImageInspector()
+    inspector.feed(data)
+    info = inspector.finish(max_pixels=max_pixels)
     return info.content_type, info.width, info.height
 
 

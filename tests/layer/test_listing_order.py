@@ -32,6 +32,7 @@ def _image() -> ImageCreate:
         sha256="0" * 64,
         width=1,
         height=1,
+        orientation=None,
     )
 
 

@@ -9,7 +9,8 @@ import struct
 import pytest
 from PIL import Image
 
-from imageapi.markup import ANGLE_ALLOWANCE, BYTES_PER_STEP, STEP_ALLOWANCE, MarkupScanner
+from imageapi.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
+from imageapi.markup import ANGLE_ALLOWANCE
 from tests.support.images import make_image, png_chunk, png_declaring
 
 SCRIPT = b"<script>alert(1)</script>"
@@ -18,11 +19,11 @@ CHUNK_SIZES = [1, 3, 4096, None]
 
 
 def found(data: bytes, chunk_size: int | None) -> bool:
-    scanner = MarkupScanner()
+    scanner = ImageInspector()
     step = chunk_size or len(data)
     for start in range(0, len(data), step):
         scanner.feed(data[start : start + step])
-    return scanner.found
+    return scanner.markup_found
 
 
 def plant(data: bytes, at: int, markup: bytes = SVG_TAG) -> bytes:
@@ -167,10 +168,10 @@ def test_real_images_are_walked_to_their_end(fmt: str) -> None:
 def test_a_file_of_tiny_structures_is_searched_as_text_past_the_allowance() -> None:
     # 1-byte GIF sub-blocks, then markup in pixel data: walked to the end, it would be skipped.
     tiny = GIF[:30] + b"\x01x" * STEP_ALLOWANCE * 2 + sub_blocks(SVG_TAG)[:-1] + b"\0;"
-    scanner = MarkupScanner()
+    scanner = ImageInspector()
     for start in range(0, len(tiny), 4096):
         scanner.feed(tiny[start : start + 4096])
-    assert scanner.found
+    assert scanner.markup_found
     assert scanner.steps <= STEP_ALLOWANCE + len(tiny) // BYTES_PER_STEP + len(tiny) // 4096 + 2
 
 
@@ -183,10 +184,10 @@ def test_text_dense_with_angle_brackets_is_refused_past_its_allowance() -> None:
 def test_small_chunks_do_not_use_up_the_allowance() -> None:
     # 64 KiB of pixel data fed a byte at a time: 65,536 feeds, but only a handful of structures.
     image = png_declaring(10, 10, pixel_data=SVG_TAG * 3200)
-    scanner = MarkupScanner()
+    scanner = ImageInspector()
     for i in range(len(image)):
         scanner.feed(image[i : i + 1])
-    assert not scanner.found and scanner.steps < 20
+    assert not scanner.markup_found and scanner.steps < 20
 
 
 def test_real_structures_stay_within_the_allowance() -> None:

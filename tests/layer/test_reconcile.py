@@ -50,6 +50,7 @@ def _create(image_id: uuid.UUID, key: str) -> ImageCreate:
         sha256="0" * 64,
         width=1,
         height=1,
+        orientation=None,
     )
 
 

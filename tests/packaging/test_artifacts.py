@@ -188,7 +188,8 @@ def test_migrate_and_reconcile_run_in_isolation(
     with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:  # a row whose object is gone
         conn.execute(  # an hour old: past the grace that protects uploads in flight
             "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256,"
-            " created_at) VALUES (%s, %s, 'lost', 'lost.png', 'image/png', 1, %s, now() - interval '1 hour')",
+            " width, height, created_at) VALUES (%s, %s, 'lost', 'lost.png', 'image/png', 1, %s, 1, 1,"
+            " now() - interval '1 hour')",
             (key.removeprefix("images/"), key, "0" * 64),
         )
     reconcile = invoke_isolated(

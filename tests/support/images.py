@@ -42,3 +42,18 @@ def png_declaring(width: int, height: int, *, pixel_data: bytes = zlib.compress(
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 TEXT = b"just some text, not an image\n"
+
+
+def webp_nesting_frames(depth: int) -> bytes:
+    """An animated WebP whose one frame (ANMF) holds a frame, and so on depth times: frames do not
+    nest in any real file, and a walker recursing per level runs out of stack."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+
+    frame = chunk(b"VP8L", b"\x2f" + b"\0" * 20)
+    for _ in range(depth):
+        frame = chunk(b"ANMF", b"\0" * 16 + frame)
+    canvas = chunk(b"VP8X", b"\x02\0\0\0" + (99).to_bytes(3, "little") * 2)
+    body = b"WEBP" + canvas + chunk(b"ANIM", b"\0" * 6) + frame
+    return b"RIFF" + struct.pack("<I", len(body)) + body

@@ -31,8 +31,8 @@ _DESCRIPTIONS = {
     405: "Method not allowed",
     409: "The upload's file is not in the object store yet (PUT it first), or changed while checked",
     413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions)",
-    415: "Not a JPEG, PNG, GIF or WebP image, or not a multipart/form-data body",
-    422: "Invalid input",
+    415: "Not a JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image, markup in it, or not multipart/form-data",
+    422: "Invalid input (for example a truncated image, or one whose dimensions cannot be read)",
     500: "Internal error",
     503: "PostgreSQL or S3 is unavailable; retry after Retry-After seconds",
 }

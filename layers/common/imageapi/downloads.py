@@ -14,6 +14,7 @@ from .db import Database
 from .errors import ApiError
 from .filenames import content_disposition
 from .images import get_row
+from .imaging import ACCEPTED_TYPES
 from .schemas import ImageRow
 from .settings import get_settings
 from .storage import ObjectMissing, Storage
@@ -93,10 +94,7 @@ def _redirect(row: ImageRow, *, sending: int, storage: Storage, headers: dict[st
 FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The image's bytes (Accept-Ranges: bytes)",
-        "content": {
-            t: {"schema": {"type": "string", "format": "binary"}}
-            for t in ("image/jpeg", "image/png", "image/gif", "image/webp")
-        },
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ACCEPTED_TYPES},
     },
     206: {"description": "One byte range of the file (Range; If-Range naming the current ETag)"},
     304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},

@@ -4,7 +4,6 @@ and last bytes and any markup are known once it ends."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,8 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from .imaging import HEAD_BYTES, TAIL_BYTES
-from .markup import MarkupScanner
+from .inspection import ImageInspector
 
 FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room to spare
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description
@@ -51,19 +49,14 @@ class DiscardingSink:
 class FilePart:
     filename: str
     sink: FileSink = field(default_factory=DiscardingSink)
-    size: int = 0
-    head: bytearray = field(default_factory=bytearray)
-    tail: bytes = b""
-    sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
-    markup: MarkupScanner = field(default_factory=MarkupScanner)
+    inspector: ImageInspector = field(default_factory=ImageInspector)
+
+    @property
+    def size(self) -> int:
+        return self.inspector.size
 
     def add(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self.sha256.update(chunk)
-        self.markup.feed(chunk)
-        if len(self.head) < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]  # no copy of the whole chunk
+        self.inspector.feed(chunk)  # size, SHA-256, type, end, dimensions, markup: one pass
         self.sink.write(chunk)
 
 

@@ -61,6 +61,7 @@ def to_public(row: ImageRow, *, base: str) -> ImagePublic:
         sha256=row.sha256,
         width=row.width,
         height=row.height,
+        orientation=row.orientation,
         created_at=row.created_at.astimezone(UTC),
         download_url=f"{image_url(base, row.id)}/file",
     )

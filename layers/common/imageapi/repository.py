@@ -12,7 +12,8 @@ from psycopg.rows import class_row
 from .schemas import ImageCreate, ImageRow, ListedImageRow, UploadSessionRow
 
 _COLUMNS = (
-    "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, created_at"
+    "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, orientation,"
+    " created_at"
 )
 
 
@@ -21,9 +22,9 @@ def insert_image(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> Ima
     with conn.cursor(row_factory=class_row(ImageRow)) as cur:
         cur.execute(
             "INSERT INTO images (id, object_key, description, filename, content_type,"
-            " size_bytes, sha256, width, height)"
+            " size_bytes, sha256, width, height, orientation)"
             " VALUES (%(id)s, %(object_key)s, %(description)s, %(filename)s, %(content_type)s,"
-            " %(size_bytes)s, %(sha256)s, %(width)s, %(height)s)"
+            " %(size_bytes)s, %(sha256)s, %(width)s, %(height)s, %(orientation)s)"
             f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
             image.model_dump(),
         )

@@ -21,8 +21,9 @@ class ImageRow(BaseModel):
     content_type: str
     size_bytes: int
     sha256: str
-    width: int | None
+    width: int | None  # None only in rows stored before dimensions were required
     height: int | None
+    orientation: int | None
     created_at: datetime
 
 
@@ -44,8 +45,9 @@ class ImageCreate(BaseModel):
     content_type: str
     size_bytes: int
     sha256: str
-    width: int | None
-    height: int | None
+    width: int
+    height: int
+    orientation: int | None
 
 
 class ImageUpload(BaseModel):
@@ -53,8 +55,14 @@ class ImageUpload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    file: bytes = Field(description="JPEG, PNG, GIF or WebP image", json_schema_extra={"format": "binary"})
+    file: bytes = Field(
+        description="JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image", json_schema_extra={"format": "binary"}
+    )
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS)
+
+
+_SIZE = "Stored pixel {}, read from the header (null only for images stored before it was required)"
+_ORIENTATION = "EXIF orientation (1-8) that shows the stored pixels upright; null where the file has none"
 
 
 class ImagePublic(BaseModel):
@@ -64,8 +72,9 @@ class ImagePublic(BaseModel):
     content_type: str
     size_bytes: int
     sha256: str = Field(pattern="^[0-9a-f]{64}$")
-    width: int | None
-    height: int | None
+    width: int | None = Field(description=_SIZE.format("width"))
+    height: int | None = Field(description=_SIZE.format("height"))
+    orientation: int | None = Field(ge=1, le=8, description=_ORIENTATION)
     created_at: AwareDatetime
     download_url: str
 

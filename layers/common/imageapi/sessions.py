@@ -197,6 +197,7 @@ def _check(session: UploadSessionRow, *, storage: Storage, settings: Settings) -
         sha256=digest,
         width=info.width,
         height=info.height,
+        orientation=info.orientation,
     )
     return image, stored.etag
 

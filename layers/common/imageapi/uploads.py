@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from . import repository
 from .db import Database, NotYet, run_on_fresh_connection
 from .descriptions import clean_description
-from .errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from .errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
 from .filenames import sanitize_filename
 from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
-from .imaging import accepted_type, inspect
+from .imaging import accepted_type
 from .links import base_url, image_url, to_public
 from .schemas import ImageCreate, ImageRow
 from .settings import Settings
@@ -45,7 +45,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
             StreamingUpload(
                 storage,
                 key=f"images/{image_id}",
-                content_type=lambda: accepted_type(bytes(part.head[:12])),
+                content_type=lambda: accepted_type(part.inspector.head),
             )
         )
         return opened[0]
@@ -76,9 +76,7 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
     part = _file(form)
     if part.size == 0:
         raise Unprocessable("The file is empty")
-    info = inspect(bytes(part.head), part.tail, part.size, max_pixels=settings.max_image_pixels)
-    if part.markup.found:
-        raise UnsupportedMediaType("The file contains markup or script: polyglot files are refused")
+    info = part.inspector.finish(max_pixels=settings.max_image_pixels)
     assert isinstance(part.sink, StreamingUpload)
     image = ImageCreate(
         id=image_id,
@@ -87,9 +85,10 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
         filename=sanitize_filename(part.filename, extension=info.extension),
         content_type=info.content_type,
         size_bytes=part.size,
-        sha256=part.sha256.hexdigest(),
+        sha256=part.inspector.sha256.hexdigest(),
         width=info.width,
         height=info.height,
+        orientation=info.orientation,
     )
     part.sink.commit()
     return _insert_row(image, sink=part.sink, db=db)

@@ -1,0 +1,204 @@
+"""What an HEIF or AVIF file's `meta` box says: the primary item's size, and where its items'
+data lies (ISO/IEC 23008-12 over ISO-BMFF, ISO/IEC 14496-12).
+
+The `meta` box is small (item list, locations, properties) and read whole; the coded images it
+points at, usually in `mdat`, are not read."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import exif
+
+MAX_ITEMS = 10_000  # an iPhone photo's grid has a few dozen tiles
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Bytes of an item at an absolute file offset."""
+
+    offset: int
+    length: int
+
+
+@dataclass
+class Meta:
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    exif: Extent | None = None  # the Exif item, when it lies in the file rather than in the meta box
+    text: list[Extent] = field(default_factory=list)  # XMP and other metadata items: read as text
+    data_end: int = 0  # where the last byte any item needs lies: a shorter file is truncated
+
+
+def boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """(type, body start, body end) of each box in data[start:end]; stops at a malformed one."""
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[start : start + 8])
+        header = 8
+        if size == 1 and start + 16 <= end:
+            (size,) = struct.unpack(">Q", data[start + 8 : start + 16])
+            header = 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            return
+        yield kind, start + header, start + size
+        start += size
+
+
+def read_meta(data: bytes) -> Meta:
+    """The facts of a `meta` box's body (a full box: version and flags first); a malformed box
+    gives what could be read before the fault."""
+    meta = Meta()
+    with contextlib.suppress(struct.error, IndexError, ValueError):
+        _read(data, meta)
+    return meta
+
+
+def _read(data: bytes, meta: Meta) -> None:
+    children = {kind: (start, end) for kind, start, end in boxes(data, 4)}
+    primary = _primary(data, children.get(b"pitm"))
+    types = _item_types(data, children.get(b"iinf"))
+    locations = _locations(data, children.get(b"iloc"))
+    if b"iprp" in children:
+        size = _primary_size(data, *children[b"iprp"], primary=primary)
+        if size is not None:
+            meta.width, meta.height = size
+    idat = children.get(b"idat")
+    for item, (method, extents) in locations.items():
+        if method == 0:
+            for extent in extents:
+                if extent.length:
+                    meta.data_end = max(meta.data_end, extent.offset + extent.length)
+        kind = types.get(item)
+        if kind == b"Exif" and len(extents) == 1 and meta.exif is None and meta.orientation is None:
+            if method == 0:
+                meta.exif = extents[0]
+            elif method == 1 and idat is not None:
+                start = idat[0] + extents[0].offset
+                meta.orientation = exif_item_orientation(data[start : start + extents[0].length])
+        elif kind in (b"mime", b"uri ") and method == 0:
+            meta.text.extend(extents)
+
+
+def exif_item_orientation(item: bytes) -> int | None:
+    """An Exif item starts with the offset of its TIFF header after these 4 bytes."""
+    if len(item) < 4:
+        return None
+    (skip,) = struct.unpack(">I", item[:4])
+    return exif.orientation(item[4 + skip :])
+
+
+def _full_box(data: bytes, start: int) -> tuple[int, int]:
+    return data[start], int.from_bytes(data[start + 1 : start + 4], "big")
+
+
+def _primary(data: bytes, box: tuple[int, int] | None) -> int | None:
+    if box is None:
+        return None
+    version, _ = _full_box(data, box[0])
+    width = 2 if version == 0 else 4
+    return int.from_bytes(data[box[0] + 4 : box[0] + 4 + width], "big")
+
+
+def _item_types(data: bytes, box: tuple[int, int] | None) -> dict[int, bytes]:
+    if box is None:
+        return {}
+    version, _ = _full_box(data, box[0])
+    start = box[0] + (6 if version == 0 else 8)
+    types: dict[int, bytes] = {}
+    for kind, body, _ in boxes(data, start, box[1]):
+        if kind != b"infe" or len(types) >= MAX_ITEMS:
+            continue
+        infe_version, _ = _full_box(data, body)
+        if infe_version < 2:
+            continue
+        width = 2 if infe_version == 2 else 4
+        item = int.from_bytes(data[body + 4 : body + 4 + width], "big")
+        at = body + 4 + width + 2  # protection index
+        types[item] = data[at : at + 4]
+    return types
+
+
+def _locations(data: bytes, box: tuple[int, int] | None) -> dict[int, tuple[int, list[Extent]]]:
+    """item id -> (construction method, extents); method 0 offsets are absolute in the file."""
+    if box is None:
+        return {}
+    at = box[0]
+    version, _ = _full_box(data, at)
+    sizes = data[at + 4], data[at + 5]
+    offset_size, length_size = sizes[0] >> 4, sizes[0] & 15
+    base_size, index_size = sizes[1] >> 4, (sizes[1] & 15) if version in (1, 2) else 0
+    at += 6
+    count_width = 2 if version < 2 else 4
+    count = _uint(data, at, count_width)
+    at += count_width
+    locations = {}
+    for _ in range(min(count, MAX_ITEMS)):
+        item = _uint(data, at, count_width)
+        at += count_width
+        method = 0
+        if version in (1, 2):
+            method = _uint(data, at, 2) & 15
+            at += 2
+        at += 2  # data reference index
+        base = _uint(data, at, base_size)
+        at += base_size
+        extent_count = _uint(data, at, 2)
+        at += 2
+        extents = []
+        for _ in range(extent_count):
+            at += index_size
+            offset = _uint(data, at, offset_size)
+            at += offset_size
+            length = _uint(data, at, length_size)
+            at += length_size
+            extents.append(Extent(base + offset, length))
+        locations[item] = (method, extents)
+    return locations
+
+
+def _primary_size(data: bytes, start: int, end: int, *, primary: int | None) -> tuple[int, int] | None:
+    """The `ispe` property the primary item is associated with, in `iprp`'s `ipco` and `ipma`."""
+    children = {kind: (body, stop) for kind, body, stop in boxes(data, start, end)}
+    if b"ipco" not in children or b"ipma" not in children:
+        return None
+    properties = [(kind, body) for kind, body, _ in boxes(data, *children[b"ipco"])]
+    at = children[b"ipma"][0]
+    version, flags = _full_box(data, at)
+    at += 4
+    count = _uint(data, at, 4)
+    at += 4
+    for _ in range(min(count, MAX_ITEMS)):
+        width = 2 if version < 1 else 4
+        item = _uint(data, at, width)
+        at += width
+        associations = data[at]
+        at += 1
+        for _ in range(associations):
+            if flags & 1:
+                index = _uint(data, at, 2) & 0x7FFF
+                at += 2
+            else:
+                index = data[at] & 0x7F
+                at += 1
+            if item != primary or not 1 <= index <= len(properties):
+                continue
+            kind, body = properties[index - 1]
+            if kind == b"ispe":
+                width_px, height_px = struct.unpack(">II", data[body + 4 : body + 12])
+                return width_px, height_px
+    return None
+
+
+def _uint(data: bytes, at: int, size: int) -> int:
+    if size == 0:
+        return 0
+    if at + size > len(data):
+        raise ValueError("box ends early")
+    return int.from_bytes(data[at : at + size], "big")

@@ -39,9 +39,8 @@ from bench.services import child_env, create_database
 from bench.streaming import write_png
 from local.apigw import build_v2_event, response_from_result
 from local.routes import RouteTable, load_handler, load_routes
-from local.services import embedded_postgres, s3_client, s3_environment
+from local.services import embedded_postgres, rclone_s3, s3_client
 from tests.support.layer import reset_layer_caches
-from tests.support.rclone import rclone_s3
 from tests.support.targets import LambdaContext
 
 MiB = 1024 * 1024
@@ -99,9 +98,9 @@ def services(workdir: Path) -> Iterator[dict[str, str]]:
         server_url = os.environ.get("BENCH_DATABASE_URL") or stack.enter_context(
             embedded_postgres(workdir / "postgres", keep=False)
         )
-        endpoint = stack.enter_context(rclone_s3(workdir / "s3", bucket=BUCKET))
+        endpoint = stack.enter_context(rclone_s3(workdir / "s3", buckets=(BUCKET,)))
         env = {
-            **s3_environment(endpoint),
+            **endpoint.environment(),
             "S3_BUCKET": BUCKET,
             "DATABASE_URL": create_database(server_url, "bench_sessions"),
             "MAX_SESSION_UPLOAD_BYTES": str(1024 * MiB),
@@ -135,7 +134,11 @@ def measure(size_mib: int, workdir: Path, env: dict[str, str], *, repeats: int) 
 
 def _run(path: Path, digest: str, env: dict[str, str]) -> Run:
     size = path.stat().st_size
-    direct = s3_client(env["S3_ENDPOINT_URL"])
+    direct = s3_client(
+        env["S3_ENDPOINT_URL"],
+        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+    )
     began = time.perf_counter()
     with path.open("rb") as f:
         direct.upload_fileobj(f, BUCKET, "direct")

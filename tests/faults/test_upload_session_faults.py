@@ -11,13 +11,13 @@ import psycopg
 import pytest
 
 from local.apigw import HttpResponse
+from local.services import rclone_s3
 from tests.conftest import Stores
 from tests.http.test_upload_sessions import PNG, put, send
 from tests.support.api import Api, json_of
 from tests.support.faults import cutting_proxy
 from tests.support.images import make_image
 from tests.support.layer import layer_env
-from tests.support.rclone import rclone_s3
 from tests.support.targets import EventTarget, HttpTarget
 
 
@@ -70,8 +70,8 @@ def test_a_store_enforcing_the_signed_length_refuses_more_bytes(
 ) -> None:
     api = Api(EventTarget())
     with (
-        rclone_s3(tmp_path, bucket=services["S3_BUCKET"]) as endpoint,
-        layer_env(monkeypatch, S3_ENDPOINT_URL=endpoint),
+        rclone_s3(tmp_path, buckets=(services["S3_BUCKET"],)) as endpoint,
+        layer_env(monkeypatch, **endpoint.environment()),
     ):
         session = api.create_session_ok(description="d", filename="a.png", size_bytes=len(PNG))
         refused = put(session, PNG + b"\0" * 100)

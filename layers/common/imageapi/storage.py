@@ -144,11 +144,18 @@ class Storage:
             self._signer = self._make_signer()
         return self._signer
 
-    def open(self, *, key: str, byte_range: tuple[int, int] | None = None) -> StoredObject:
-        """The object's bytes, or only bytes first..last (inclusive) with S3's own ranged GET."""
-        extra = (
-            {"Range": f"bytes={byte_range[0]}-{byte_range[1]}"} if byte_range else {"ChecksumMode": "ENABLED"}
-        )
+    def open(
+        self, *, key: str, byte_range: tuple[int, int] | None = None, verify: bool = True
+    ) -> StoredObject:
+        """The object's bytes, or only bytes first..last (inclusive) with S3's own ranged GET.
+        verify: check a whole object against the checksum the store sends with it. An upload
+        session's file is read with verify=False: its stored checksum is the one the client
+        declared, which the caller compares itself so that a mismatch is a 422, not a 503."""
+        extra: dict[str, str] = {}
+        if byte_range:
+            extra["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        elif verify:
+            extra["ChecksumMode"] = "ENABLED"
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
         except botocore.exceptions.ClientError as exc:

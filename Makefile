@@ -22,7 +22,7 @@ help:
 	@echo "make build      sam build (no containers) into .aws-sam/build, with precompiled bytecode"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/thumbnail/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -1,4 +1,5 @@
-"""Finds what a crash can leave behind: objects without rows, and rows without objects.
+"""Finds what a crash can leave behind: objects without rows, rows without objects, and
+thumbnails without rows (a deletion whose object removal failed).
 
 `python -m imageapi.reconcile` reports them (a dry run); `--apply` deletes them. On AWS the
 same runs on a schedule through `handler`."""
@@ -9,12 +10,13 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import repository
 from .db import Database, get_database
+from .layout import THUMBNAILS_PREFIX, image_id_of_thumbnail
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
@@ -29,6 +31,7 @@ class Report:
     objects_without_rows: list[str]
     rows_without_objects: list[str]
     applied: bool = False
+    thumbnails_without_rows: list[str] = field(default_factory=list)
 
 
 def find_orphans(*, db: Database, storage: Storage, grace: timedelta = GRACE) -> Report:
@@ -43,8 +46,17 @@ def find_orphans(*, db: Database, storage: Storage, grace: timedelta = GRACE) ->
     )
 
 
+def find_orphan_thumbnails(*, db: Database, storage: Storage) -> list[str]:
+    """Thumbnails whose image has no row (deleted, or never stored). No grace period: a
+    thumbnail is only made for an existing row, and the listing comes before the rows are read,
+    so a thumbnail listed here whose row is missing belonged to an image that is gone."""
+    keys = [key for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX)]
+    ids = db.run(repository.image_ids)
+    return sorted(key for key in keys if image_id_of_thumbnail(key) not in ids)
+
+
 def remove_orphans(report: Report, *, db: Database, storage: Storage) -> Report:
-    for key in report.objects_without_rows:
+    for key in report.objects_without_rows + report.thumbnails_without_rows:
         storage.delete(key=key)
     if report.rows_without_objects:
         db.run(repository.delete_images, object_keys=report.rows_without_objects)
@@ -55,6 +67,7 @@ def remove_orphans(report: Report, *, db: Database, storage: Storage) -> Report:
 def reconcile(*, apply: bool, grace: timedelta = GRACE) -> Report:
     db, storage = get_database(), get_storage()
     report = find_orphans(db=db, storage=storage, grace=grace)
+    report.thumbnails_without_rows = find_orphan_thumbnails(db=db, storage=storage)
     return remove_orphans(report, db=db, storage=storage) if apply else report
 
 
@@ -72,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = reconcile(apply=args.apply, grace=timedelta(minutes=args.grace_minutes))
     print(json.dumps(asdict(report), indent=2))
-    if not args.apply and (report.objects_without_rows or report.rows_without_objects):
+    found = report.objects_without_rows or report.rows_without_objects or report.thumbnails_without_rows
+    if not args.apply and found:
         print("dry run: run again with --apply to delete these", file=sys.stderr)
     return 0
 

@@ -64,3 +64,14 @@ def object_keys(conn: psycopg.Connection[Any], /) -> set[str]:
 def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -> int:
     cur = conn.execute("DELETE FROM images WHERE object_key = ANY(%s)", (object_keys,))
     return cur.rowcount
+
+
+def delete_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> ImageRow | None:
+    """Deletes the row and returns it, or None when there was none."""
+    with conn.cursor(row_factory=class_row(ImageRow)) as cur:
+        cur.execute(f"DELETE FROM images WHERE id = %s RETURNING {_COLUMNS}", (image_id,))
+        return cur.fetchone()
+
+
+def image_ids(conn: psycopg.Connection[Any], /) -> set[str]:
+    return {str(row[0]) for row in conn.execute("SELECT id FROM images")}

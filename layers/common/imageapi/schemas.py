@@ -61,6 +61,7 @@ class ImagePublic(BaseModel):
     height: int | None
     created_at: AwareDatetime
     download_url: str
+    thumbnail_url: str = Field(description="The 256-pixel thumbnail; size= also takes 128, 512 and 1024")
 
 
 class ImagesPublic(BaseModel):

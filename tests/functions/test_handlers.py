@@ -102,3 +102,40 @@ def test_unknown_and_malformed_ids(version: str, stores: Stores) -> None:
     malformed = invoke("download_image", load_event(f"download_image.{version}", image_id="not-a-uuid"))
     assert malformed["statusCode"] == 422
     assert json.loads(malformed["body"])["detail"][0]["loc"] == ["path", "image_id"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_thumbnail_event_returns_base64_webp(version: str, stores: Stores) -> None:
+    image = upload(version)
+    event = load_event(f"thumbnail.{version}", image_id=image["id"], query={"size": "128"})
+    result = invoke("thumbnail", event)
+    assert result["statusCode"] == 200, result
+    assert result["isBase64Encoded"] is True
+    assert body_bytes(result)[8:12] == b"WEBP"
+    assert header(result, "content-type") == "image/webp"
+    assert f"thumbnails/{image['id']}/128.webp" in stores.object_keys()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_delete_event_answers_204_then_404(version: str, stores: Stores) -> None:
+    image = upload(version)
+    event = load_event(f"delete_image.{version}", image_id=image["id"])
+    assert invoke("delete_image", event)["statusCode"] == 204
+    assert stores.rows() == [] and stores.object_keys() == []
+    again = invoke("delete_image", event)
+    assert again["statusCode"] == 404 and json.loads(again["body"]) == {"detail": "Image not found"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gallery_event_returns_the_page_as_text(version: str) -> None:
+    result = invoke("gallery", load_event(f"gallery.{version}"))
+    assert result["statusCode"] == 200
+    assert result["isBase64Encoded"] is False  # text/html: Mangum sends it as text
+    assert (
+        header(
+            result,
+            "content-type",
+        )
+        == "text/html; charset=utf-8"
+    )
+    assert "<title>Image gallery</title>" in result["body"]

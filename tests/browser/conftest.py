@@ -1,9 +1,10 @@
 """Headless Chromium driven by Selenium, against the dev server and the gateway emulator over the
 session's real PostgreSQL and S3. Without Chromium and chromedriver every test here is skipped,
-saying so and how to install them; CI (.ci/run) installs them."""
+saying so and how to install them; CI (.ci/run) installs them, and fails rather than skip."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,6 +42,10 @@ def find_browser() -> tuple[str, str]:
     )
     driver = shutil.which("chromedriver")
     missing = [name for name, path in (("chromium", chromium), ("chromedriver", driver)) if path is None]
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(
+            f"CI must run the browser tests, but {' and '.join(missing)} is missing (.ci/run installs it)"
+        )
     if missing:
         pytest.skip(HOW_TO_INSTALL.format(missing=" and ".join(missing)))
     assert chromium is not None and driver is not None

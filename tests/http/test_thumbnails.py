@@ -11,6 +11,7 @@ from PIL import Image
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image, png_declaring
+from tests.support.layer import layer_env
 from tests.support.photos import photo
 from tests.support.targets import Target
 
@@ -118,3 +119,15 @@ def test_a_file_that_cannot_be_decoded_gets_422_and_stays_downloadable(api: Api,
 def test_unknown_and_malformed_ids(api: Api) -> None:
     assert api.thumbnail("00000000-0000-4000-8000-000000000000").status == 404
     assert api.thumbnail("not-a-uuid").status == 422
+
+
+def test_above_thumbnail_max_pixels_is_422_and_the_original_stays(
+    api: Api, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = api.upload_ok(photo("Aqua.jpg"), description="Aqua")  # 2560 x 1600 = 4,096,000 pixels
+    with layer_env(monkeypatch, THUMBNAIL_MAX_PIXELS="4000000"):
+        response = api.thumbnail(image["id"])
+    assert response.status == 422
+    assert json_of(response)["detail"] == "No thumbnail: the image has more than 4000000 pixels"
+    assert stores.object_keys() == [f"images/{image['id']}"]
+    assert api.download(image["id"]).body == photo("Aqua.jpg")

@@ -18,6 +18,8 @@ WEBP_QUALITY = 80
 # Bumped when the output of the same input changes; part of the ETag.
 RENDER_VERSION = 1
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+# Pillow resizes these only with NEAREST (palette, bilevel) or not at all: convert them first.
+_RESIZED_AFTER_CONVERSION = {"P", "PA", "1", "LA", "I;16B", "I;16L", "I;16N", "F"}
 
 
 class Undecodable(Exception):
@@ -39,9 +41,15 @@ def render_thumbnail(data: bytes, *, size: int, max_pixels: int) -> bytes:
                 if opened.format == "JPEG":
                     # Decodes at 1/2, 1/4 or 1/8 scale, never below the size asked for.
                     opened.draft("RGB", (size, size))
-                image = ImageOps.exif_transpose(opened)
-                image = _eight_bit(image)
+                # In place, and resized before the mode is converted: a full-size copy of a
+                # 50-megapixel WebP is 150 MB, and each avoided one is memory the function needs not.
+                opened.load()
+                ImageOps.exif_transpose(opened, in_place=True)
+                image: Image.Image = opened
+                if image.mode in _RESIZED_AFTER_CONVERSION:
+                    image = _eight_bit(image)
                 image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+                image = _eight_bit(image)
                 out = io.BytesIO()
                 image.save(out, format="WEBP", quality=WEBP_QUALITY, method=4)
                 return out.getvalue()
@@ -58,7 +66,9 @@ def render_thumbnail(data: bytes, *, size: int, max_pixels: int) -> bytes:
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
-    """RGB, or RGBA where the image has transparency."""
+    """RGB, or RGBA where the image has transparency (the image itself when it already is)."""
+    if image.mode in ("RGB", "RGBA"):
+        return image
     if image.mode in _SIXTEEN_BIT:
         # convert("L") would clip every value above 255 to white: scale instead.
         return image.convert("I").point(lambda v: v * (1 / 256)).convert("L").convert("RGB")

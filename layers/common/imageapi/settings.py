@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=178_956_970, ge=1)
+    thumbnail_max_pixels: int = Field(default=50_000_000, ge=1)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"

@@ -98,7 +98,7 @@ def inputs() -> list[Input]:
 
 # The largest image a thumbnail is made of (THUMBNAIL_MAX_PIXELS), in the format that needs the
 # most memory (WebP has no reduced-scale decoding): what MemorySize is chosen from.
-SIZING = ("50 MP WebP (8192x6144)", "GreenMeadow.jpg", (8192, 6144), "WEBP")
+SIZING = ("50 MP WebP (8160x6120)", "GreenMeadow.jpg", (8160, 6120), "WEBP")
 
 
 def enlarged(photo: str, size: tuple[int, int], fmt: str) -> bytes:

@@ -131,7 +131,13 @@ def test_invoke_urls_are_read_from_configuration() -> None:
     }
     invoker = EmulatorInvoker(urls)
     assert invoker.urls["UploadImageFunction"] == "http://upload-image:8080"
-    assert invoker.missing(load_routes()) == ["DownloadImageFunction", "GetImageFunction"]
+    assert invoker.missing(load_routes()) == [
+        "DeleteImageFunction",
+        "DownloadImageFunction",
+        "GalleryFunction",
+        "GetImageFunction",
+        "ThumbnailFunction",
+    ]
     with pytest.raises(ValueError, match="FunctionLogicalId=http"):
         parse_function_urls("ListImagesFunction")
 

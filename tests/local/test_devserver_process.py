@@ -38,7 +38,9 @@ def test_dev_server_round_trips_and_stops_cleanly(tmp_path: Path) -> None:
                 "/api/v1/images/",
                 "/api/v1/images/{image_id}",
                 "/api/v1/images/{image_id}/file",
+                "/api/v1/images/{image_id}/thumbnail",
             }
+            assert "<title>Image gallery</title>" in client.get("/").text
         children = psutil.Process(process.pid).children(recursive=True)
         # pg_ctl detaches PostgreSQL, so it is found by its data directory instead
         assert [

@@ -149,7 +149,7 @@ def test_the_page_works_through_the_gateway_emulator(
     page = GalleryPage(browser, gateway_server)
     browser.set_window_size(1100, 900)
     page.open()
-    page.upload("Through the gateway", [SMALL[1]])
+    page.drop("Through the gateway", [SMALL[1]])  # dragged and dropped, this time
     [done] = page.wait_for_uploads(1)
     assert done["state"] == "done", done
     [card] = page.wait_for_thumbnails(1)

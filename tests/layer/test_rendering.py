@@ -128,3 +128,24 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale() -> None:
     )
     peak_mb = int(run.stdout.decode().strip())
     assert peak_mb < 110, f"peak RSS {peak_mb} MB: the JPEG was decoded at full size"
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [
+        ("I;16", 40000, "RGB"),
+        ("I", 40000, "RGB"),
+        ("LA", (100, 200), "RGBA"),
+        ("1", 1, "RGB"),
+        ("CMYK", (0, 255, 0, 0), "RGB"),
+        ("YCbCr", (100, 100, 100), "RGB"),
+        ("L", 100, "RGB"),
+    ],
+)
+def test_every_mode_is_resized_and_made_eight_bit(mode: str, value: object, expected: str) -> None:
+    out = io.BytesIO()
+    Image.new(mode, (600, 400), value).save(out, format="TIFF")  # type: ignore[arg-type]
+    image = rendered(out.getvalue(), size=128)
+    assert (image.size, image.mode) == ((128, 85), expected)
+    if mode in ("I;16", "I"):
+        assert image.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to 255

@@ -72,6 +72,6 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     if image.mode in _SIXTEEN_BIT:
         # convert("L") would clip every value above 255 to white: scale instead.
         return image.convert("I").point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         return image.convert("RGBA")
-    return image.convert("RGB")  # CMYK, YCbCr, L, 1, P, RGB
+    return image.convert("RGB")  # CMYK, YCbCr, L, 1, an opaque P, F

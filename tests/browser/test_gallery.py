@@ -129,6 +129,7 @@ def test_token_is_asked_for_and_kept_for_the_tab(
         page.open()
         error = page.until(lambda d: d.find_element("id", "token-error").text)
         assert "needs a valid token" in error
+        page.until(lambda _: page.status().startswith("Not authorised: "))
         screenshot(page.driver, "token-needed")
         token = page.driver.find_element("id", "token")
         token.send_keys("gallery-secret")

@@ -23,7 +23,7 @@ help:
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
 	@echo "make clean-data delete what make dev keeps in .local-data (asks first)"
 
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/thumbnail/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

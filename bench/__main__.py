@@ -1,5 +1,5 @@
-"""`make bench`: measures cold start, warm invocation, dev server throughput, streaming and
-pagination, each against a baseline measured in the same run; prints the table and writes
+"""`make bench`: measures cold start, warm invocation, dev server throughput, streaming,
+pagination and thumbnails, each against a baseline measured in the same run; prints the table and writes
 docs/benchmarks.md.
 
     python -m bench                      everything, writes docs/benchmarks.md
@@ -20,12 +20,12 @@ from local.routes import LAYER_DIR, ROOT
 if str(LAYER_DIR) not in sys.path:  # `python -m bench` without the Makefile's PYTHONPATH
     sys.path.insert(0, str(LAYER_DIR))
 
-from bench import cold, pagination, streaming, throughput, warm
+from bench import cold, pagination, streaming, throughput, thumbnails, warm
 from bench.build import sam_build
 from bench.report import Results, code_state, document, goals, table, write_document
 from bench.services import Services, started
 
-SECTIONS = ("cold", "warm", "throughput", "stream", "pages")
+SECTIONS = ("cold", "warm", "throughput", "stream", "pages", "thumbs")
 INTRO = """\
 What one request costs in each function of the API, measured on this machine against real
 PostgreSQL and S3 servers on loopback (embedded PostgreSQL over a Unix socket, moto's S3 server
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput", "3 dev server throughput", throughput.measure),
         ("stream", "4 streaming", streaming.measure),
         ("pages", "5 pagination at scale", pagination.measure),
+        ("thumbs", "6 thumbnails", thumbnails.measure),
     ]
     wanted = [s for s in steps if s[0] in args.only]
     if wanted:

@@ -62,8 +62,20 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "imageapi.filenames",
         "multipart",
     ),
+    "ThumbnailFunction": (
+        *S3,
+        "imageapi.thumbnails",
+        "imageapi.rendering",
+        "imageapi.images",
+        "PIL",
+        "pillow_heif",
+        "_pillow_heif",
+    ),
+    "DeleteImageFunction": (*S3, "imageapi.deletion"),
+    "GalleryFunction": ("imageapi.gallery",),
 }
-# Needed by no deployed route: the dev server's pool, LocalStack, Pillow, local tooling.
+# Needed by no deployed route (Pillow: but the thumbnail function's): the dev server's pool,
+# LocalStack, local tooling.
 NEVER = ("psycopg_pool", "localstack_client", "PIL", "yaml", "moto", "httpx", "uvicorn", "imageapi.migrate")
 
 
@@ -156,7 +168,8 @@ def _packages(modules: list[str]) -> set[str]:
 def not_needed(function: str, modules: list[str]) -> list[str]:
     own = NEEDS.get(function, ())
     others = {n for f, names in NEEDS.items() if f != function for n in names} - set(own)
-    found = {n for n in (*others, *NEVER) if any(_matches(m, (n,)) for m in modules)}
+    never = [n for n in NEVER if n not in own]  # Pillow: needed by the thumbnail function alone
+    found = {n for n in (*others, *never) if any(_matches(m, (n,)) for m in modules)}
     return sorted(found)
 
 

@@ -13,6 +13,11 @@ ARG FUNCTION
 # Without it, COPY would take every function's folder.
 RUN test -n "${FUNCTION}" || { echo "build with --build-arg FUNCTION=<folder under functions/>"; exit 1; }
 COPY functions/${FUNCTION}/ ${LAMBDA_TASK_ROOT}/
+# A function's own requirements (the thumbnail function's Pillow) go beside its code, as sam build
+# puts them; the others have none.
+RUN if [ -f "${LAMBDA_TASK_ROOT}/requirements.txt" ]; then \
+        pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" -r "${LAMBDA_TASK_ROOT}/requirements.txt"; \
+    fi
 
 # Starts the Runtime Interface Emulator with its own log level (RIE_LOG_LEVEL), not the app's.
 COPY --chmod=0755 docker/function-entrypoint.sh /function-entrypoint.sh

@@ -122,7 +122,7 @@ def main() -> int:
         path = route.path
         for key, value in params.items():
             path = path.replace(f"{{{key}}}", value)
-        if route.method == "GET" and not params:
+        if route.method == "GET" and not params and not path.endswith("/"):
             path += "/"  # as the curl examples send it
         for version, build in (("v2", v2_event), ("v1", v1_event)):
             event = build(sam, route.method, route.path, path, params)

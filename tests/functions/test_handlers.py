@@ -128,3 +128,40 @@ def test_upload_session_events_publish_the_image(version: str, stores: Stores) -
     assert (image["sha256"], image["width"], image["height"]) == (hashlib.sha256(png).hexdigest(), 4, 3)
     assert header(completed, "location") == image["download_url"].removesuffix("/file")
     assert stores.object_keys() == [f"images/{image['id']}"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_thumbnail_event_returns_base64_webp(version: str, stores: Stores) -> None:
+    image = upload(version)
+    event = load_event(f"thumbnail.{version}", image_id=image["id"], query={"size": "128"})
+    result = invoke("thumbnail", event)
+    assert result["statusCode"] == 200, result
+    assert result["isBase64Encoded"] is True
+    assert body_bytes(result)[8:12] == b"WEBP"
+    assert header(result, "content-type") == "image/webp"
+    assert f"thumbnails/{image['id']}/128.webp" in stores.object_keys()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_delete_event_answers_204_then_404(version: str, stores: Stores) -> None:
+    image = upload(version)
+    event = load_event(f"delete_image.{version}", image_id=image["id"])
+    assert invoke("delete_image", event)["statusCode"] == 204
+    assert stores.rows() == [] and stores.object_keys() == []
+    again = invoke("delete_image", event)
+    assert again["statusCode"] == 404 and json.loads(again["body"]) == {"detail": "Image not found"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gallery_event_returns_the_page_as_text(version: str) -> None:
+    result = invoke("gallery", load_event(f"gallery.{version}"))
+    assert result["statusCode"] == 200
+    assert result["isBase64Encoded"] is False  # text/html: Mangum sends it as text
+    assert (
+        header(
+            result,
+            "content-type",
+        )
+        == "text/html; charset=utf-8"
+    )
+    assert "<title>Image gallery</title>" in result["body"]

@@ -134,8 +134,11 @@ def test_invoke_urls_are_read_from_configuration() -> None:
     assert invoker.missing(load_routes()) == [
         "CompleteUploadFunction",
         "CreateUploadFunction",
+        "DeleteImageFunction",
         "DownloadImageFunction",
+        "GalleryFunction",
         "GetImageFunction",
+        "ThumbnailFunction",
     ]
     with pytest.raises(ValueError, match="FunctionLogicalId=http"):
         parse_function_urls("ListImagesFunction")

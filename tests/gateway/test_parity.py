@@ -147,7 +147,7 @@ def test_uploads_are_identical_but_for_their_ids(pair: Pair) -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
+        ("POST", "/"),
         ("GET", "/api/v2/images/"),
         ("DELETE", IMAGES),
         ("PATCH", f"{IMAGES}x"),
@@ -157,6 +157,12 @@ def test_uploads_are_identical_but_for_their_ids(pair: Pair) -> None:
 def test_no_route_answers_are_identical(pair: Pair, method: str, path: str) -> None:
     dev, gateway = pair.both(method, path)
     assert dev.status in (404, 405)
+    pair.assert_same(dev, gateway)
+
+
+def test_the_gallery_page_is_identical(pair: Pair) -> None:
+    dev, gateway = pair.both("GET", "/")
+    assert dev.status == 200 and b"<title>Image gallery</title>" in dev.body
     pair.assert_same(dev, gateway)
 
 

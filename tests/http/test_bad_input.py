@@ -345,9 +345,10 @@ def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
     ("method", "path", "allow"),
     [
         ("DELETE", IMAGES, "GET, POST"),
-        ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
+        ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET"),
         ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET, HEAD"),
-        ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "GET"),
+        ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET"),
+        ("POST", "/", "GET"),
     ],
 )
 @pytest.mark.parametrize("server", ["dev_server", "gateway_server"])
@@ -363,7 +364,7 @@ def test_unsupported_method_is_405_with_allow(
 
 
 @pytest.mark.parametrize("server", ["dev_server", "gateway_server"])
-@pytest.mark.parametrize("path", ["/", "/api/v1/imagez/", "/api/v2/images/", f"{IMAGES}x/y/z"])
+@pytest.mark.parametrize("path", ["/index.html", "/api/v1/imagez/", "/api/v2/images/", f"{IMAGES}x/y/z"])
 def test_unknown_route_is_404(request: pytest.FixtureRequest, server: str, path: str) -> None:
     from tests.support.targets import HttpTarget
 

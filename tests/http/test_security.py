@@ -33,7 +33,14 @@ def tokens_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-ROUTES = [("GET", IMAGES), ("POST", IMAGES), ("GET", f"{IMAGES}{ID}"), ("GET", f"{IMAGES}{ID}/file")]
+ROUTES = [
+    ("GET", IMAGES),
+    ("POST", IMAGES),
+    ("GET", f"{IMAGES}{ID}"),
+    ("GET", f"{IMAGES}{ID}/file"),
+    ("GET", f"{IMAGES}{ID}/thumbnail"),
+    ("DELETE", f"{IMAGES}{ID}"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -52,6 +59,19 @@ def test_every_route_refuses_a_missing_or_wrong_token(
     assert response.header("www-authenticate") == 'Bearer realm="images"'
     assert json_of(response) == {"detail": "Missing or invalid bearer token"}
     stores.assert_empty()
+
+
+def test_delete_needs_the_token_like_every_route(
+    api: Api, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = api.upload_ok(make_image("PNG"), description="kept until asked properly")
+    with layer_env(monkeypatch, API_TOKENS=TOKENS):
+        refused = api.delete(image["id"], headers={"authorization": "Bearer wrong"})
+        assert refused.status == 401
+        assert len(stores.rows()) == 1 and len(stores.object_keys()) == 1
+        accepted = api.delete(image["id"], headers={"authorization": "Bearer second-token-9876543210"})
+        assert accepted.status == 204
+    assert stores.rows() == [] and stores.object_keys() == []
 
 
 @pytest.mark.parametrize("token", TOKENS.split(","))

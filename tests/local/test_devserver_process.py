@@ -49,7 +49,9 @@ def test_dev_server_round_trips_and_stops_cleanly(tmp_path: Path) -> None:
                 "/api/v1/images/{image_id}/file",
                 "/api/v1/uploads",
                 "/api/v1/uploads/{upload_id}/complete",
+                "/api/v1/images/{image_id}/thumbnail",
             }
+            assert "<title>Image gallery</title>" in client.get("/").text
             # the upload session flow as the README shows it, against make dev's own S3
             request = {"description": "Large", "filename": "large.jpg", "size_bytes": len(data)}
             session = client.post("/api/v1/uploads", json=request).json()

@@ -28,13 +28,20 @@ API_FUNCTIONS = (
     "DownloadImageFunction",
     "CreateUploadFunction",
     "CompleteUploadFunction",
+    "ThumbnailFunction",
+    "DeleteImageFunction",
+    "GalleryFunction",
 )
 S3_FUNCTIONS = {
     "UploadImageFunction",
     "DownloadImageFunction",
     "CreateUploadFunction",
     "CompleteUploadFunction",
+    "ThumbnailFunction",
+    "DeleteImageFunction",
 }
+# What a function's own requirements.txt adds to its artifact, beside its code (top-level names).
+OWN_DEPENDENCIES = {"ThumbnailFunction": ("PIL", "pillow", "pillow_heif", "_pillow_heif")}
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}  # template architecture -> wheel platform
 
 
@@ -44,6 +51,12 @@ def files_under(folder: Path) -> set[str]:
         for p in folder.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     }
+
+
+def installed_requirements(shipped: set[str], packages: tuple[str, ...]) -> set[str]:
+    """The shipped files that belong to these packages: their modules, .libs and dist-info."""
+    prefixes = tuple(p.lower() for p in packages)
+    return {p for p in shipped if prefixes and p.split("/")[0].split("-")[0].lower().startswith(prefixes)}
 
 
 def digest(path: Path) -> str:
@@ -75,6 +88,8 @@ def round_trip(
         "GetImageFunction": load_event("get_image.v2", image_id=image_id),
         "ListImagesFunction": load_event("list_images.v2"),
         "DownloadImageFunction": load_event("download_image.v2", image_id=image_id),
+        "ThumbnailFunction": load_event("thumbnail.v2", image_id=image_id, query={"size": "128"}),
+        "GalleryFunction": load_event("gallery.v2"),
     }
     for function, event in events.items():
         reports[function] = invoke_isolated(build, function, [event], env=services, workdir=workdir)
@@ -94,6 +109,11 @@ def round_trip(
         env=services,
         workdir=workdir,
     )
+    # last: it removes what the others read
+    delete = load_event("delete_image.v2", image_id=image_id)
+    reports["DeleteImageFunction"] = invoke_isolated(
+        build, "DeleteImageFunction", [delete, delete], env=services, workdir=workdir
+    )
     return reports
 
 
@@ -107,7 +127,11 @@ def test_each_artifact_holds_only_its_own_function(build: Build) -> None:
     for name, source in sources.items():
         artifact = build.artifact(name)
         shipped = files_under(artifact)
-        assert shipped == files_under(source), name  # no other function, no tests, no layer code
+        dependencies = installed_requirements(shipped, OWN_DEPENDENCIES.get(name, ()))
+        assert (source / "requirements.txt").is_file() == (name in OWN_DEPENDENCIES), name
+        if name in OWN_DEPENDENCIES:
+            assert dependencies, f"{name}: its requirements were not installed"
+        assert shipped - dependencies == files_under(source), name  # no other function, no tests, no layer
         assert not {"tests", "functions", "local", "imageapi"} & {p.split("/")[0] for p in shipped}
         others = {digest(f) for other in sources.values() if other != source for f in other.rglob("*.py")}
         assert not others & {digest(artifact / p) for p in shipped}, name
@@ -142,6 +166,15 @@ def test_built_functions_answer_v2_events_against_real_services(round_trip: dict
     assert listed["statusCode"] == 200
     assert [i["id"] for i in json.loads(body_bytes(listed))["items"]] == [image["id"]]
 
+    [thumbnail] = round_trip["ThumbnailFunction"]["results"]
+    assert thumbnail["statusCode"] == 200 and body_bytes(thumbnail)[8:12] == b"WEBP"
+
+    [gallery] = round_trip["GalleryFunction"]["results"]
+    assert gallery["statusCode"] == 200 and "<title>Image gallery</title>" in gallery["body"]
+
+    deleted, again = round_trip["DeleteImageFunction"]["results"]
+    assert (deleted["statusCode"], again["statusCode"]) == (204, 404)
+
     [downloaded] = round_trip["DownloadImageFunction"]["results"]
     assert downloaded["statusCode"] == 200 and downloaded["isBase64Encoded"] is True
     data = body_bytes(downloaded)
@@ -166,17 +199,20 @@ def test_isolated_process_saw_only_artifact_layer_and_stdlib(
     assert report["stdlib"] and all(p.startswith(report["base_prefix"]) for p in report["stdlib"])
     assert not any("site-packages" in p or "dist-packages" in p for p in report["sys_path"])
     assert report["outside"] == []
-    assert report["psycopg_impl"] == "binary"  # Lambda has no libpq of its own to fall back on
+    if function != "GalleryFunction":  # the one that never opens the database
+        assert report["psycopg_impl"] == "binary"  # Lambda has no libpq of its own to fall back on
 
 
 @pytest.mark.parametrize("function", API_FUNCTIONS)
 def test_only_the_file_routes_import_boto3(function: str, round_trip: dict[str, Any]) -> None:
     loaded = set(round_trip[function]["packages"])
-    assert "fastapi" in loaded and "psycopg" in loaded
+    assert "fastapi" in loaded
+    assert ("psycopg" in loaded) == (function != "GalleryFunction")  # the page needs no database
     if function in S3_FUNCTIONS:
         assert "boto3" in loaded
     else:
         assert not {"boto3", "botocore", "s3transfer"} & loaded
+    assert ("PIL" in loaded) == (function == "ThumbnailFunction")  # only it decodes images
 
 
 def test_migrate_and_reconcile_run_in_isolation(

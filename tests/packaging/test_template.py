@@ -31,6 +31,9 @@ FUNCTIONS = {
     "DownloadImageFunction",
     "CreateUploadFunction",
     "CompleteUploadFunction",
+    "ThumbnailFunction",
+    "DeleteImageFunction",
+    "GalleryFunction",
     "MigrateFunction",
     "ReconcileFunction",
 }
@@ -77,7 +80,7 @@ def test_cfn_lint_reports_no_errors() -> None:
     assert result.returncode & 2 == 0, result.stdout  # bit 2: errors (4: warnings, 8: informational)
 
 
-def test_routes_are_the_six_api_functions() -> None:
+def test_routes_are_the_api_functions_and_the_gallery() -> None:
     routes = {(r.method, r.path, r.function) for r in load_routes()}
     assert routes == {
         ("GET", "/api/v1/images", "ListImagesFunction"),
@@ -87,6 +90,9 @@ def test_routes_are_the_six_api_functions() -> None:
         ("HEAD", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
         ("POST", "/api/v1/uploads", "CreateUploadFunction"),
         ("POST", "/api/v1/uploads/{upload_id}/complete", "CompleteUploadFunction"),
+        ("GET", "/api/v1/images/{image_id}/thumbnail", "ThumbnailFunction"),
+        ("DELETE", "/api/v1/images/{image_id}", "DeleteImageFunction"),
+        ("GET", "/", "GalleryFunction"),
     }
 
 
@@ -114,7 +120,7 @@ def test_layer_is_built_for_the_functions_runtime_and_architecture() -> None:
 
 def test_metadata_functions_have_no_s3_access(deployed: dict[str, dict[str, Any]]) -> None:
     for resources in deployed.values():
-        for function in ("ListImagesFunction", "GetImageFunction", "MigrateFunction"):
+        for function in ("ListImagesFunction", "GetImageFunction", "MigrateFunction", "GalleryFunction"):
             assert actions(resources, function, "s3:") == set()
 
 
@@ -129,21 +135,43 @@ def test_download_reads_upload_writes_reconcile_lists_and_deletes(
             "s3:DeleteObject",
         }
         assert actions(resources, "ReconcileFunction", "s3:") == {"s3:ListBucket", "s3:DeleteObject"}
-    for function in ("DownloadImageFunction", "UploadImageFunction", "ReconcileFunction"):
+        assert actions(resources, "ThumbnailFunction", "s3:") == {
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:ListBucket",
+        }
+        assert actions(resources, "DeleteImageFunction", "s3:") == {"s3:DeleteObject"}
+    # Where each function may act on objects: the bucket's images/ and thumbnails/ prefixes.
+    prefixes: dict[str, dict[str, set[str] | frozenset[str]]] = {
+        "DownloadImageFunction": {"s3:GetObject": {"images/*"}},
+        "UploadImageFunction": dict.fromkeys(
+            ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"), frozenset({"images/*"})
+        ),
+        "ReconcileFunction": {"s3:DeleteObject": {"images/*", "thumbnails/*", "incoming/*"}},
+        "ThumbnailFunction": {"s3:GetObject": {"images/*", "thumbnails/*"}, "s3:PutObject": {"thumbnails/*"}},
+        "DeleteImageFunction": {"s3:DeleteObject": {"images/*", "thumbnails/*"}},
+    }
+    for function, allowed in prefixes.items():
         for statement in statements(deployed["full"], function):
             if not statement["Action"][0].startswith("s3:"):
                 continue
-            if statement["Action"] != ["s3:ListBucket"]:  # object actions: only under images/
-                assert statement["Resource"]["Fn::Sub"][0].endswith(
-                    (":::${Bucket}/images/*", ":::${Bucket}/incoming/*")
-                    if function == "ReconcileFunction"
-                    else ":::${Bucket}/images/*"
-                )
-            assert statement["Resource"]["Fn::Sub"][1] == {"Bucket": {"Ref": "BucketName"}}
+            subs = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for sub in subs:
+                assert sub["Fn::Sub"][1] == {"Bucket": {"Ref": "BucketName"}}
+            if statement["Action"] == ["s3:ListBucket"]:
+                continue
+            granted = {
+                sub["Fn::Sub"][0].removeprefix("arn:${AWS::Partition}:s3:::${Bucket}/") for sub in subs
+            }
+            for action in statement["Action"]:
+                assert granted == allowed[action], (function, action)
 
 
 def test_secret_is_readable_only_when_configured(deployed: dict[str, dict[str, Any]]) -> None:
-    for function in FUNCTIONS:
+    assert actions(deployed["full"], "GalleryFunction", "secretsmanager:") == set()  # no database
+    for function in FUNCTIONS - {"GalleryFunction"}:
         assert actions(deployed["minimal"], function, "secretsmanager:") == set()
         assert actions(deployed["full"], function, "secretsmanager:") == {"secretsmanager:GetSecretValue"}
         [granted] = [
@@ -173,12 +201,17 @@ def test_jwt_authorizer_guards_every_route_only_when_configured(deployed: dict[s
         paths = resources["HttpApi"]["Properties"]["Body"]["paths"]
         return [op for path in paths.values() for op in path.values()]
 
-    assert len(operations(deployed["minimal"])) == 7  # six routes, and HEAD of the download
+    assert len(operations(deployed["minimal"])) == 10  # nine routes, and HEAD of the download
     assert all("security" not in op for op in operations(deployed["minimal"]))
     assert "components" not in deployed["minimal"]["HttpApi"]["Properties"]["Body"]
 
-    assert len(operations(deployed["full"])) == 7
-    assert all(op["security"] == [{"JwtAuthorizer": []}] for op in operations(deployed["full"]))
+    paths = deployed["full"]["HttpApi"]["Properties"]["Body"]["paths"]
+    api = [op for path, ops in paths.items() if path != "/" for op in ops.values()]
+    assert len(api) == 9
+    assert all(op["security"] == [{"JwtAuthorizer": []}] for op in api)
+    # The page holds no data and loads before the browser has a token: SAM's per-event
+    # `Authorizer: NONE` is how a route opts out of the API's DefaultAuthorizer.
+    assert paths["/"]["get"]["security"] == [{"NONE": []}]
     schemes = deployed["full"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
     scheme = schemes["JwtAuthorizer"]
     assert scheme["x-amazon-apigateway-authorizer"] == {

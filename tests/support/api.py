@@ -1,4 +1,4 @@
-"""The API's four routes as calls on any Target, with JSON decoded."""
+"""The API's routes as calls on any Target, with JSON decoded."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ class Api:
 
     def download(self, image_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
         return self.target.request("GET", f"{IMAGES}{image_id}/file", headers=headers)
+
+    def thumbnail(
+        self, image_id: str, query: str = "", headers: dict[str, str] | None = None
+    ) -> HttpResponse:
+        url = f"{IMAGES}{image_id}/thumbnail"
+        return self.target.request("GET", f"{url}?{query}" if query else url, headers=headers)
+
+    def delete(self, image_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.target.request("DELETE", f"{IMAGES}{image_id}", headers=headers)
 
     def post_raw(self, body: bytes, content_type: str | None) -> HttpResponse:
         headers = {"content-type": content_type} if content_type else {}

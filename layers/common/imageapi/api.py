@@ -45,13 +45,15 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in sorted(every)}
 
 
-def create_app(*, title: str) -> FastAPI:
+def create_app(*, title: str, public: bool = False) -> FastAPI:
+    """public=True: no bearer token even when API_TOKENS is set (the gallery page, which holds
+    no data: everything it shows comes from routes that do ask for the token)."""
     settings = get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
         title=title,
         version="1.0.0",
-        dependencies=[Depends(require_token)],
+        dependencies=[] if public else [Depends(require_token)],
         redirect_slashes=False,
     )
     app.add_exception_handler(ApiError, _detail_error)

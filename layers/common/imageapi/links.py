@@ -6,6 +6,7 @@ from datetime import UTC
 
 from fastapi import Request
 
+from .layout import DEFAULT_THUMBNAIL_SIZE
 from .schemas import ImagePublic, ImageRow
 from .settings import get_settings
 
@@ -64,4 +65,5 @@ def to_public(row: ImageRow, *, base: str) -> ImagePublic:
         orientation=row.orientation,
         created_at=row.created_at.astimezone(UTC),
         download_url=f"{image_url(base, row.id)}/file",
+        thumbnail_url=f"{image_url(base, row.id)}/thumbnail?size={int(DEFAULT_THUMBNAIL_SIZE)}",
     )

@@ -1,4 +1,5 @@
-"""Finds what a crash can leave behind: objects without rows, and rows without objects.
+"""Finds what a crash can leave behind: objects without rows, rows without objects, and
+thumbnails without rows (a deletion whose object removal failed).
 
 `python -m imageapi.reconcile` reports them (a dry run). `--apply` deletes objects without rows;
 rows without objects are deleted only with `--delete-rows` as well, since a row is metadata
@@ -18,6 +19,7 @@ from typing import Any
 from . import repository
 from .db import Database, get_database
 from .errors import StorageUnavailable
+from .layout import THUMBNAILS_PREFIX, image_id_of_thumbnail
 from .settings import get_settings
 from .storage import Storage, get_storage
 
@@ -65,6 +67,7 @@ class Report:
     applied: bool = False
     expired_upload_sessions: list[str] = field(default_factory=list)
     incoming_objects_without_sessions: list[str] = field(default_factory=list)
+    thumbnails_without_rows: list[str] = field(default_factory=list)
 
 
 def reconcile(
@@ -100,6 +103,7 @@ def reconcile(
                 }
             },
         )
+    report.thumbnails_without_rows = find_orphan_thumbnails(db=db, storage=storage)
     reason = _unsafe(found, report, delete_rows=delete_rows, max_share=max_share)
     if reason is not None:
         return _stop(report, reason)
@@ -108,9 +112,9 @@ def reconcile(
     )
     if not apply:
         return report
-    for key in report.objects_without_rows:
+    for key in report.objects_without_rows + report.thumbnails_without_rows:
         storage.delete(key=key)
-    report.deleted_objects = len(report.objects_without_rows)
+    report.deleted_objects = len(report.objects_without_rows) + len(report.thumbnails_without_rows)
     if delete_rows and report.rows_without_objects:
         report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
     report.applied = True
@@ -156,6 +160,15 @@ def sweep_upload_sessions(
     return [str(s.id) for s in expired], keys
 
 
+def find_orphan_thumbnails(*, db: Database, storage: Storage) -> list[str]:
+    """Thumbnails whose image has no row (deleted, or never stored). No grace period: a
+    thumbnail is only made for an existing row, and the listing comes before the rows are read,
+    so a thumbnail listed here whose row is missing belonged to an image that is gone."""
+    keys = [key for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX)]
+    ids = db.run(repository.image_ids)
+    return sorted(key for key in keys if image_id_of_thumbnail(key) not in ids)
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Scheduled Lambda entry point: deletes orphan objects, never rows (those are reported).
     {"apply": false} in the event makes it a dry run."""
@@ -195,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if report.stopped:
         print(f"stopped, nothing deleted: {report.stopped}", file=sys.stderr)
         return 1
-    found = report.objects_without_rows or report.rows_without_objects
+    found = report.objects_without_rows or report.rows_without_objects or report.thumbnails_without_rows
     if not args.apply and (
         found or report.expired_upload_sessions or report.incoming_objects_without_sessions
     ):

@@ -131,3 +131,14 @@ def open_incoming_keys(conn: psycopg.Connection[Any], /) -> set[str]:
         " WHERE completed_at IS NULL AND expires_at >= clock_timestamp()"
     )
     return {row[0] for row in cur}
+
+
+def delete_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> ImageRow | None:
+    """Deletes the row and returns it, or None when there was none."""
+    with conn.cursor(row_factory=class_row(ImageRow)) as cur:
+        cur.execute(f"DELETE FROM images WHERE id = %s RETURNING {_COLUMNS}", (image_id,))
+        return cur.fetchone()
+
+
+def image_ids(conn: psycopg.Connection[Any], /) -> set[str]:
+    return {str(row[0]) for row in conn.execute("SELECT id FROM images")}

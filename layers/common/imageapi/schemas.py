@@ -77,6 +77,7 @@ class ImagePublic(BaseModel):
     orientation: int | None = Field(ge=1, le=8, description=_ORIENTATION)
     created_at: AwareDatetime
     download_url: str
+    thumbnail_url: str = Field(description="The 256-pixel thumbnail; size= also takes 128, 512 and 1024")
 
 
 class ImagesPublic(BaseModel):

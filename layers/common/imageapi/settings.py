@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     s3_public_endpoint_url: str | None = None  # the S3 address clients use, for presigned URLs
     download_redirect_bytes: int | None = Field(default=None, ge=0)  # None or 0: always proxy
     download_url_seconds: int = Field(default=300, ge=1, le=3600)
+    thumbnail_max_pixels: int = Field(default=50_000_000, ge=1)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"

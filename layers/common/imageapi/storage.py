@@ -226,6 +226,32 @@ class Storage:
         except _UNAVAILABLE as exc:
             raise _unavailable("delete", exc) from exc
 
+    def read(self, *, key: str) -> bytes:
+        """The whole object (thumbnails and the originals they are made from)."""
+        stored = self.open(key=key)
+        try:
+            return b"".join(stored.chunks())
+        except _UNAVAILABLE as exc:
+            raise _unavailable("download", exc) from exc
+
+    def put(self, *, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
+            )
+        except _UNAVAILABLE as exc:
+            raise _unavailable("upload", exc) from exc
+
+    def delete_many(self, *, keys: list[str]) -> list[str]:
+        """Deletes keys in one request (missing ones count as deleted); returns those that failed."""
+        try:
+            response = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
+        except _UNAVAILABLE as exc:
+            raise _unavailable("delete", exc) from exc
+        return [error["Key"] for error in response.get("Errors", [])]
+
     def objects(self, *, prefix: str) -> Iterator[tuple[str, datetime]]:
         """(key, last modified) of every object under prefix."""
         paginator = self.client.get_paginator("list_objects_v2")

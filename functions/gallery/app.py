@@ -1,0 +1,23 @@
+"""GET /: the gallery page, one HTML file (index.html beside this one) with its CSS and JavaScript."""
+
+from pathlib import Path
+
+from fastapi.responses import HTMLResponse
+from mangum import Mangum
+
+from imageapi.api import create_app
+from imageapi.gallery import gallery_page
+from imageapi.settings import get_settings
+
+PAGE = Path(__file__).with_name("index.html")
+
+app = create_app(title="Gallery", public=True)
+
+
+@app.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def gallery() -> HTMLResponse:
+    # Settings directly, not through imageapi.deps: that would import psycopg for nothing.
+    return gallery_page(PAGE, settings=get_settings())
+
+
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,36 @@
+"""GET /api/v1/images/{image_id}/thumbnail?size=256: a WebP thumbnail, made on first request."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Query, Request, Response
+from mangum import Mangum
+
+from imageapi.api import create_app, error_responses
+from imageapi.deps import DbDep, SettingsDep
+from imageapi.layout import DEFAULT_THUMBNAIL_SIZE, ThumbnailSize
+from imageapi.storage import StorageDep
+from imageapi.thumbnails import THUMBNAIL_RESPONSES, thumbnail_response
+
+app = create_app(title="Image thumbnail")
+
+
+@app.get(
+    "/api/v1/images/{image_id}/thumbnail",
+    response_class=Response,
+    responses={**THUMBNAIL_RESPONSES, **error_responses(404)},
+)
+async def image_thumbnail(
+    image_id: uuid.UUID,
+    request: Request,
+    db: DbDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    size: Annotated[ThumbnailSize, Query(description="Longest side in pixels")] = DEFAULT_THUMBNAIL_SIZE,
+) -> Response:
+    return await thumbnail_response(
+        request, image_id=image_id, size=int(size), db=db, storage=storage, settings=settings
+    )
+
+
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,35 @@
+"""DELETE /api/v1/images/{id}: the row first, then the object and every thumbnail.
+
+The row goes first so that nothing ever points at a deleted file: once the row is gone the
+image is gone for every client, whatever happens to its objects. An object that cannot be
+deleted now is left for reconcile, which removes objects and thumbnails without a row."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from . import repository
+from .db import Database
+from .errors import NotFound, StorageUnavailable
+from .layout import thumbnail_keys
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+def delete_image(*, image_id: uuid.UUID, db: Database, storage: Storage) -> None:
+    """Blocking. 404 when there is no such image (also on a second delete)."""
+    row = db.run(repository.delete_image, image_id=image_id)
+    if row is None:
+        raise NotFound("Image not found")
+    keys = [row.object_key, *thumbnail_keys(row.id)]
+    try:
+        failed = storage.delete_many(keys=keys)
+    except StorageUnavailable:
+        failed = keys
+    if failed:
+        log.warning(
+            "objects of a deleted image left for reconcile",
+            extra={"fields": {"image_id": str(row.id), "objects": len(failed)}},
+        )

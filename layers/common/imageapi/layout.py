@@ -1,0 +1,41 @@
+"""Where things live in the bucket, and which thumbnail sizes exist.
+
+images/<id>                       the uploaded file
+thumbnails/<id>/<size>.webp       its thumbnails, made on first request
+
+Imports nothing: the metadata, deletion and reconcile code read it without Pillow or boto3."""
+
+from __future__ import annotations
+
+import uuid
+from enum import IntEnum
+
+THUMBNAILS_PREFIX = "thumbnails/"
+
+
+class ThumbnailSize(IntEnum):
+    """Longest side in pixels. A fixed list, so nobody can make the server render arbitrary sizes."""
+
+    S128 = 128
+    S256 = 256
+    S512 = 512
+    S1024 = 1024
+
+
+THUMBNAIL_SIZES = tuple(int(size) for size in ThumbnailSize)
+DEFAULT_THUMBNAIL_SIZE = ThumbnailSize.S256
+
+
+def thumbnail_key(image_id: uuid.UUID, size: int) -> str:
+    return f"{THUMBNAILS_PREFIX}{image_id}/{size}.webp"
+
+
+def thumbnail_keys(image_id: uuid.UUID) -> list[str]:
+    """Every key a thumbnail of this image can have: deleting them needs no listing."""
+    return [thumbnail_key(image_id, size) for size in THUMBNAIL_SIZES]
+
+
+def image_id_of_thumbnail(key: str) -> str | None:
+    """The image id a thumbnail key belongs to, or None for anything else under the prefix."""
+    parts = key.removeprefix(THUMBNAILS_PREFIX).split("/")
+    return parts[0] if key.startswith(THUMBNAILS_PREFIX) and len(parts) == 2 else None

@@ -1,0 +1,151 @@
+"""imageapi.rendering on real files: what the thumbnail function does to each kind of image."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imageapi.rendering import Undecodable, render_thumbnail
+from tests.support.images import png_declaring
+from tests.support.photos import PHOTOS, photo
+
+LIMIT = 178_956_970
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rendered(data: bytes, size: int = 256, max_pixels: int = LIMIT) -> Image.Image:
+    image = Image.open(io.BytesIO(render_thumbnail(data, size=size, max_pixels=max_pixels)))
+    image.load()
+    assert image.format == "WEBP"
+    return image
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("Aqua.jpg", (256, 160)),
+        ("GreenMeadow.jpg", (256, 205)),
+        ("hopper.avif", (128, 128)),  # Pillow's own AVIF decoder
+        ("hopper.heif", (128, 128)),  # pillow-heif
+        ("i_trns.png", (64, 64)),  # never enlarged
+    ],
+)
+def test_longest_side_is_the_size_at_most(name: str, size: tuple[int, int]) -> None:
+    image = rendered(photo(name))
+    assert image.size == size and image.mode in ("RGB", "RGBA")
+
+
+def test_exif_orientation_is_applied() -> None:
+    assert rendered(photo("orientation_rectangle.jpg")).size == (1, 2)  # stored 2x1, orientation 8
+    # orientation 6: the top-left pixel of what is shown is the stored bottom-left one
+    with Image.open(PHOTOS / "hopper_orientation_6.jpg") as stored:
+        expected = stored.convert("RGB").getpixel((0, stored.height - 1))
+    shown = rendered(photo("hopper_orientation_6.jpg")).convert("RGB").getpixel((0, 0))
+    assert isinstance(expected, tuple) and isinstance(shown, tuple)
+    assert max(abs(a - b) for a, b in zip(expected, shown, strict=True)) < 40
+
+
+def test_cmyk_becomes_rgb_with_its_colours() -> None:
+    image = rendered(photo("pil_sample_cmyk.jpg"))
+    assert image.mode == "RGB"
+    with Image.open(PHOTOS / "pil_sample_cmyk.jpg") as original:
+        expected = original.convert("RGB")
+    difference = sum(
+        abs(a - b) for a, b in zip(expected.tobytes(), image.convert("RGB").tobytes(), strict=True)
+    ) / len(expected.tobytes())
+    assert difference < 12
+
+
+def test_sixteen_bit_is_scaled_not_clipped() -> None:
+    # values 291-694 of 65535: dark. A plain conversion would clip every one of them to white.
+    image = rendered(photo("16bit.cropped.tif"))
+    brightest = max(image.convert("L").tobytes())
+    assert brightest <= 3
+
+
+@pytest.mark.parametrize("name", ["iss634.gif", "apng_delay.png"])
+def test_an_animation_gives_its_first_frame(name: str) -> None:
+    image = rendered(photo(name))
+    assert getattr(image, "n_frames", 1) == 1
+    with Image.open(PHOTOS / name) as original:
+        assert getattr(original, "n_frames", 1) > 1
+        first = original.convert("RGB").resize(image.size)
+    difference = sum(
+        abs(a - b) for a, b in zip(first.tobytes(), image.convert("RGB").tobytes(), strict=True)
+    ) / len(first.tobytes())
+    assert difference < 12
+
+
+def test_too_many_pixels_is_refused_before_decoding() -> None:
+    with pytest.raises(Undecodable, match="more than 4000000 pixels"):
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=4_000_000)  # 2560 x 1600
+    # Pillow's own bomb check (twice the limit) says the same
+    with pytest.raises(Undecodable, match="more than 1000 pixels"):
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=1000)
+    # a header declaring 100,000 x 100,000 with a few bytes of data: refused, nothing allocated
+    with pytest.raises(Undecodable, match="pixels"):
+        render_thumbnail(png_declaring(100_000, 100_000), size=256, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"just some text\n", photo("Aqua.jpg")[:20_000], png_declaring(64, 48, pixel_data=b"not zlib")],
+    ids=["text", "truncated-jpeg", "corrupt-png"],
+)
+def test_what_cannot_be_decoded_is_undecodable(data: bytes) -> None:
+    with pytest.raises(Undecodable, match="cannot be decoded"):
+        render_thumbnail(data, size=256, max_pixels=LIMIT)
+
+
+# VmHWM, not getrusage's ru_maxrss: Linux carries that over from the forking process (pytest).
+RSS_OF_A_RENDER = """
+import re, sys
+from imageapi.rendering import render_thumbnail
+data = sys.stdin.buffer.read()
+render_thumbnail(data, size=256, max_pixels=10**9)
+status = open("/proc/self/status").read()
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
+"""
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale() -> None:
+    """draft(): a 48-megapixel JPEG never exists at full size in memory (144 MB as RGB)."""
+    out = io.BytesIO()
+    with Image.open(PHOTOS / "Aqua.jpg") as image:
+        image.convert("RGB").resize((8000, 6000)).save(out, format="JPEG", quality=80)
+    run = subprocess.run(
+        [sys.executable, "-c", RSS_OF_A_RENDER],
+        input=out.getvalue(),
+        capture_output=True,
+        env={"PYTHONPATH": str(ROOT / "layers" / "common"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+        check=True,
+    )
+    peak_mb = int(run.stdout.decode().strip())
+    assert peak_mb < 110, f"peak RSS {peak_mb} MB: the JPEG was decoded at full size"
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [
+        ("I;16", 40000, "RGB"),
+        ("I", 40000, "RGB"),
+        ("LA", (100, 200), "RGBA"),
+        ("1", 1, "RGB"),
+        ("CMYK", (0, 255, 0, 0), "RGB"),
+        ("YCbCr", (100, 100, 100), "RGB"),
+        ("L", 100, "RGB"),
+    ],
+)
+def test_every_mode_is_resized_and_made_eight_bit(mode: str, value: object, expected: str) -> None:
+    out = io.BytesIO()
+    Image.new(mode, (600, 400), value).save(out, format="TIFF")  # type: ignore[arg-type]
+    image = rendered(out.getvalue(), size=128)
+    assert (image.size, image.mode) == ((128, 85), expected)
+    if mode in ("I;16", "I"):
+        assert image.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to 255

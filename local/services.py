@@ -108,6 +108,10 @@ def rclone_s3(
         "/dev/null",
         "--auth-key",
         f"{access_key},{secret_key}",
+        # The gallery page PUTs upload sessions' files straight here from its own origin. Any
+        # origin may ask (a CORS preflight), but every request itself still needs a signature.
+        "--allow-origin",
+        "*",
     ]
     process = subprocess.Popen(  # noqa: S603  # the pinned rclone, arguments built here
         [*command, "--addr", f"127.0.0.1:{port}", str(root)],

@@ -125,14 +125,14 @@ def test_large_photo_goes_through_an_upload_session(page: GalleryPage, stores: S
 def test_token_is_asked_for_and_kept_for_the_tab(
     page: GalleryPage, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with layer_env(monkeypatch, API_TOKENS="gallery-secret", MAX_UPLOAD_BYTES="1000000"):
+    with layer_env(monkeypatch, API_TOKENS="gallery-secret-token-0123", MAX_UPLOAD_BYTES="1000000"):
         page.open()
         error = page.until(lambda d: d.find_element("id", "token-error").text)
         assert "needs a valid token" in error
         page.until(lambda _: page.status().startswith("Not authorised: "))
         screenshot(page.driver, "token-needed")
         token = page.driver.find_element("id", "token")
-        token.send_keys("gallery-secret")
+        token.send_keys("gallery-secret-token-0123")
         token.send_keys("\t")  # leaving the field stores it
         page.until(lambda _: page.status() == "No images yet.")
         page.upload("With a token", [SMALL[0]])
@@ -141,7 +141,7 @@ def test_token_is_asked_for_and_kept_for_the_tab(
         page.wait_for_thumbnails(1)
         page.open()  # a reload keeps the token: sessionStorage
         page.wait_for_thumbnails(1)
-        assert page.js("return sessionStorage.getItem('apiToken')") == "gallery-secret"
+        assert page.js("return sessionStorage.getItem('apiToken')") == "gallery-secret-token-0123"
 
 
 def test_the_page_works_through_the_gateway_emulator(

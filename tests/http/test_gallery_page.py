@@ -12,7 +12,7 @@ from tests.support.targets import Target
 
 
 def test_the_page_is_one_self_contained_html_file(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
-    with layer_env(monkeypatch, API_TOKENS="secret", MAX_UPLOAD_BYTES="1234567"):
+    with layer_env(monkeypatch, API_TOKENS="gallery-page-secret-0123", MAX_UPLOAD_BYTES="1234567"):
         response = target.request("GET", "/")
         assert target.request("GET", "/api/v1/images/").status == 401  # the data still needs it
     assert response.status == 200

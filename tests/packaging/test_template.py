@@ -141,32 +141,20 @@ def test_download_reads_upload_writes_reconcile_lists_and_deletes(
             "s3:ListBucket",
         }
         assert actions(resources, "DeleteImageFunction", "s3:") == {"s3:DeleteObject"}
-    # Where each function may act on objects: the bucket's images/ and thumbnails/ prefixes.
-    prefixes: dict[str, dict[str, set[str] | frozenset[str]]] = {
-        "DownloadImageFunction": {"s3:GetObject": {"images/*"}},
-        "UploadImageFunction": dict.fromkeys(
-            ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"), frozenset({"images/*"})
-        ),
-        "ReconcileFunction": {"s3:DeleteObject": {"images/*", "thumbnails/*", "incoming/*"}},
-        "ThumbnailFunction": {"s3:GetObject": {"images/*", "thumbnails/*"}, "s3:PutObject": {"thumbnails/*"}},
-        "DeleteImageFunction": {"s3:DeleteObject": {"images/*", "thumbnails/*"}},
+    # Where each function may act on objects, by prefix; every grant names the one bucket.
+    expected: dict[str, dict[str, set[str]]] = {
+        "DownloadImageFunction": {"images/*": {"s3:GetObject"}, "bucket": {"s3:ListBucket"}},
+        "UploadImageFunction": {"images/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}},
+        "ThumbnailFunction": {
+            "images/*": {"s3:GetObject"},
+            "thumbnails/*": {"s3:GetObject", "s3:PutObject"},
+            "bucket": {"s3:ListBucket"},
+        },
+        "DeleteImageFunction": {"images/*": {"s3:DeleteObject"}, "thumbnails/*": {"s3:DeleteObject"}},
     }
-    for function, allowed in prefixes.items():
-        for statement in statements(deployed["full"], function):
-            if not statement["Action"][0].startswith("s3:"):
-                continue
-            subs = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            for sub in subs:
-                assert sub["Fn::Sub"][1] == {"Bucket": {"Ref": "BucketName"}}
-            if statement["Action"] == ["s3:ListBucket"]:
-                continue
-            granted = {
-                sub["Fn::Sub"][0].removeprefix("arn:${AWS::Partition}:s3:::${Bucket}/") for sub in subs
-            }
-            for action in statement["Action"]:
-                assert granted == allowed[action], (function, action)
+    for resources in deployed.values():
+        for function, grants in expected.items():
+            assert object_grants(resources, function) == grants, function
 
 
 def test_secret_is_readable_only_when_configured(deployed: dict[str, dict[str, Any]]) -> None:
@@ -253,14 +241,18 @@ def test_created_bucket_is_private_encrypted_and_kept(deployed: dict[str, dict[s
 
 
 def object_grants(resources: dict[str, Any], function: str) -> dict[str, set[str]]:
-    """Object actions by the prefix they apply to (images/*, incoming/*), ListBucket as "bucket"."""
+    """Object actions by the prefix they apply to (images/*, incoming/*), ListBucket as "bucket";
+    asserts that every resource is the stack's one bucket."""
     grants: dict[str, set[str]] = {}
     for statement in statements(resources, function):
         if not statement["Action"][0].startswith("s3:"):
             continue
-        pattern = statement["Resource"]["Fn::Sub"][0]
-        where = pattern.rpartition("}/")[2] if "}/" in pattern else "bucket"
-        grants.setdefault(where, set()).update(statement["Action"])
+        resource = statement["Resource"]
+        for sub in resource if isinstance(resource, list) else [resource]:
+            pattern, variables = sub["Fn::Sub"]
+            assert variables["Bucket"] in ({"Ref": "ImagesBucket"}, {"Ref": "BucketName"})  # created or given
+            where = pattern.rpartition("}/")[2] if "}/" in pattern else "bucket"
+            grants.setdefault(where, set()).update(statement["Action"])
     return grants
 
 
@@ -278,6 +270,7 @@ def test_upload_sessions_least_privilege(deployed: dict[str, dict[str, Any]]) ->
             "bucket": {"s3:ListBucket"},
             "images/*": {"s3:DeleteObject"},
             "incoming/*": {"s3:DeleteObject"},
+            "thumbnails/*": {"s3:DeleteObject"},
         }
 
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_force_path_style: bool = False
     localstack_host: str | None = None
+    # Streamed uploads: each goes up in parts of this size, this many at a time while the next
+    # fills, so one upload holds about (1 + in flight) parts. S3 refuses parts under 5 MiB.
+    s3_part_bytes: int = Field(default=5 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+    s3_parts_in_flight: int = Field(default=1, ge=1, le=16)
 
     public_base_url: str | None = None
     api_base_path: str | None = Field(default=None, pattern=r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?$")

@@ -24,8 +24,11 @@ from .settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-PART_BYTES = 8 * 1024 * 1024  # S3's minimum is 5 MiB; a file below this is one PutObject
-PARTS_IN_FLIGHT = 2  # parts uploading while the next one fills: memory stays at a few parts
+# Defaults of S3_PART_BYTES and S3_PARTS_IN_FLIGHT, chosen from `make bench`'s streaming section:
+# an upload holds about (1 + in flight) parts, and on two cores more parts in flight moved no
+# more bytes. S3's minimum part is 5 MiB (except the last); a smaller file is one PutObject.
+PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 1
 # Connection, timeout and credential errors are all BotoCoreError; an HTTP error is ClientError.
 _UNAVAILABLE = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -233,21 +236,34 @@ class Storage:
 class StreamingUpload:
     """One object written while its bytes still arrive.
 
-    A file smaller than PART_BYTES stays in memory and is sent with one PutObject by commit().
+    A file smaller than part_bytes stays in memory and is sent with one PutObject by commit().
     A larger one becomes a multipart upload whose parts go up in worker threads as they fill,
-    at most PARTS_IN_FLIGHT at a time (drain() waits for them), so memory holds a few parts
-    whatever the file's size. Nothing is visible in the bucket before commit(); discard() leaves
-    nothing behind, not even an unfinished multipart upload, and after commit() deletes the
-    object (the row that was to point at it failed)."""
+    at most parts_in_flight at a time (drain() waits for them), so memory holds the part being
+    filled and those in flight whatever the file's size. Each part is filled in place and handed
+    to its worker as it is: no byte is copied again on its way to the socket. Nothing is visible
+    in the bucket before commit(); discard() leaves nothing behind, not even an unfinished
+    multipart upload, and after commit() deletes the object (the row that was to point at it
+    failed)."""
 
     _pool: ThreadPoolExecutor | None = None
 
-    def __init__(self, storage: Storage, *, key: str, content_type: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        key: str,
+        content_type: Callable[[], str],
+        part_bytes: int = PART_BYTES,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
+    ) -> None:
         self.storage = storage
         self.key = key
+        self.part_bytes = part_bytes
+        self.parts_in_flight = parts_in_flight
         self._sniff = content_type  # asked once: when the first part goes up, or at commit
         self._content_type: str | None = None
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the part being filled, allocated at its full size
+        self._filled = 0
         self._parts: list[Future[dict[str, Any]]] = []
         self._in_flight: list[Future[dict[str, Any]]] = []
         self._upload_id: str | None = None
@@ -262,14 +278,29 @@ class StreamingUpload:
         return cls._pool
 
     def write(self, chunk: bytes) -> None:
-        """Buffers; hands each full part to a worker. Never blocks on the network."""
-        self._buffer += chunk
-        while len(self._buffer) >= PART_BYTES:
-            self.content_type()  # an unsupported file fails here, before any S3 traffic
-            with memoryview(self._buffer) as view:
-                data = bytes(view[:PART_BYTES])  # one copy: the part leaves the buffer
-            del self._buffer[:PART_BYTES]
-            self._submit(data)
+        """Copies the chunk into the part being filled; hands each full part to a worker. Never
+        blocks on the network."""
+        position = 0
+        while position < len(chunk):
+            if not self._buffer:  # allocated whole: growing a bytearray by chunks moves it
+                self._buffer = bytearray(self.part_bytes)
+            taken = min(len(chunk) - position, self.part_bytes - self._filled)
+            with memoryview(chunk) as view:
+                self._buffer[self._filled : self._filled + taken] = view[position : position + taken]
+            self._filled += taken
+            position += taken
+            if self._filled == self.part_bytes:
+                self.content_type()  # an unsupported file fails here, before any S3 traffic
+                # The full part goes to its worker as it is; the next one starts empty.
+                part, self._buffer, self._filled = self._buffer, bytearray(), 0
+                self._submit(part)
+
+    def _last_part(self) -> bytearray:
+        """What was received since the last full part: the buffer, cut in place to its length."""
+        part, filled = self._buffer, self._filled
+        self._buffer, self._filled = bytearray(), 0
+        del part[filled:]
+        return part
 
     async def drain(self) -> None:
         """Waits while too many parts are in flight; raises the first part's failure."""
@@ -277,7 +308,7 @@ class StreamingUpload:
             for future in (f for f in self._in_flight if f.done()):
                 future.result()
             self._in_flight = [f for f in self._in_flight if not f.done()]
-            if len(self._in_flight) <= PARTS_IN_FLIGHT:
+            if len(self._in_flight) <= self.parts_in_flight:
                 return
             await asyncio.wrap_future(self._in_flight[0])
 
@@ -292,12 +323,11 @@ class StreamingUpload:
         try:
             if not self._parts:
                 client.put_object(
-                    Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self.content_type()
+                    Bucket=bucket, Key=self.key, Body=self._last_part(), ContentType=self.content_type()
                 )
             else:
-                if self._buffer:
-                    self._submit(bytes(self._buffer))
-                    self._buffer.clear()
+                if self._filled:
+                    self._submit(self._last_part())
                 parts = [f.result() for f in self._parts]
                 client.complete_multipart_upload(
                     Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
@@ -323,7 +353,7 @@ class StreamingUpload:
                     extra={"fields": {"image_key": self.key}},
                 )
             return
-        self._buffer.clear()
+        self._buffer, self._filled = bytearray(), 0
         for future in self._parts:
             future.cancel()
         for future in self._parts:
@@ -338,13 +368,13 @@ class StreamingUpload:
             except _UNAVAILABLE:
                 log.error("could not abort a multipart upload", extra={"fields": {"image_key": self.key}})
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, data: bytearray) -> None:
         number = len(self._parts) + 1
         future = self._workers().submit(self._upload_part, number, data)
         self._parts.append(future)
         self._in_flight.append(future)
 
-    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         client, bucket = self.storage.client, self.storage.bucket
         try:
             with self._lock:  # the first part to run starts the multipart upload

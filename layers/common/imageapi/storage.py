@@ -1,4 +1,4 @@
-"""S3 access through boto3, against AWS or any S3-compatible endpoint (MinIO, moto, LocalStack)."""
+"""S3 access through botocore, against AWS or any S3-compatible endpoint (MinIO, moto, LocalStack)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from fastapi import Depends
 
@@ -92,6 +93,34 @@ def make_signing_client(settings: Settings) -> Any:
     return make_client(settings, endpoint_url=endpoint, config=_signing_config(settings))
 
 
+@lru_cache(maxsize=1)
+def _data_loader() -> botocore.loaders.Loader:
+    """botocore's loader of service models and endpoint rules, shared by every session: it caches
+    what it parsed, so a second client (the signing one) costs milliseconds, not a reload. It
+    holds files read from the package only, never a credential."""
+    return botocore.loaders.create_loader()
+
+
+def _session() -> botocore.session.Session:
+    """A new botocore session (credentials are resolved per session) with the shared loader.
+    botocore directly: boto3's session adds only an import and resources this layer never uses."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _data_loader())
+    return session
+
+
+def prime_client_data() -> None:
+    """Parses S3's service model and endpoint rules into the shared loader: files only, no
+    network, no credential (the client made for it gets dummy static keys and is dropped)."""
+    _session().create_client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="prime",
+        aws_secret_access_key="prime",  # noqa: S106 (not a secret: the client is never used)
+    )
+
+
 def make_client(settings: Settings, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
     """An S3 client for, in this order: S3_ENDPOINT_URL, LOCALSTACK_HOST, boto3's own resolution
     (AWS itself, AWS_ENDPOINT_URL, profiles). Logs which, never the credentials."""
@@ -105,12 +134,12 @@ def make_client(settings: Settings, *, endpoint_url: str | None = None, config: 
     if endpoint_url:
         source, client = (
             "S3_ENDPOINT_URL",
-            boto3.session.Session().client("s3", endpoint_url=endpoint_url, **kwargs),
+            _session().create_client("s3", endpoint_url=endpoint_url, **kwargs),
         )
     elif settings.localstack_host:
         source, client = "LOCALSTACK_HOST", _localstack_client(settings.localstack_host, kwargs)
     else:
-        source, client = "boto3 default resolution", boto3.session.Session().client("s3", **kwargs)
+        source, client = "boto3 default resolution", _session().create_client("s3", **kwargs)
     log.info(
         "S3 endpoint chosen",
         extra={

@@ -301,6 +301,14 @@ class StreamingUpload:
         self._kept = False
 
     @classmethod
+    def stop_workers(cls) -> None:
+        """Ends the worker threads once their parts are sent (before a snapshot: no thread is
+        left mid-request); the next upload starts them again."""
+        pool, cls._pool = cls._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    @classmethod
     def _workers(cls) -> ThreadPoolExecutor:
         if cls._pool is None:
             cls._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-part")

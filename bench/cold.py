@@ -196,8 +196,8 @@ def measure(build: Build, results: Results, *, processes: int = PROCESSES) -> No
                 )
             )
     for name in METADATA:
-        found = "loaded" if "boto3" in modules[name] else "not loaded"
-        results.checks.append((f"{name} does not load boto3", found == "not loaded", found))
+        found = "loaded" if "botocore" in modules[name] else "not loaded"
+        results.checks.append((f"{name} does not load botocore", found == "not loaded", found))
     profiles = {
         name: _import_profile(python, precompiled.artifacts[name], precompiled.layer, runs=PROFILE_RUNS)
         for name in targets
@@ -217,7 +217,7 @@ def _details(
     lines = [
         f"Hello loads {len(hello_modules)} modules: {', '.join(sorted(hello_packages))}.",
         "",
-        "| Function | Modules | Packages beyond hello's | Loaded, not needed by its route | boto3 loaded "
+        "| Function | Modules | Packages beyond hello's | Loaded, not needed by its route | botocore loaded "
         "| Import time beyond hello (median of 3 `-X importtime` runs, precompiled) | Median vs monolith |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -237,7 +237,7 @@ def _details(
         unneeded = not_needed(name, loaded) if name != MONOLITH else []
         lines.append(
             f"| {name} | {len(loaded)} | {', '.join(beyond) or '—'} | {', '.join(unneeded) or 'none'} "
-            f"| {'yes' if 'boto3' in loaded else 'no'} "
+            f"| {'yes' if 'botocore' in loaded else 'no'} "
             f"| {fmt(total)} ms: {', '.join(f'{k} {fmt(v)}' for k, v in top)} | {vs_monolith} |"
         )
     lines += [

@@ -216,22 +216,23 @@ def _one_size(services: Services, s3: Any, t: _Timings, size_mib: int, *, repeat
 
 
 def _concurrent(services: Services, t: _Timings, *, repeats: int) -> list[str]:
-    """CONCURRENT_MIB uploads at once, CONCURRENCY at a time, to a fresh server; records the
-    peak RSS growth per upload, next to one such upload alone on the same server."""
+    """CONCURRENT_MIB uploads at once, CONCURRENCY at a time, each batch to a fresh server (freed
+    memory stays in the allocator's arenas, so a batch would otherwise inherit the last one's);
+    records the peak RSS growth per upload, next to one such upload alone."""
     path = services.workdir / f"concurrent-{CONCURRENT_MIB}.png"
     write_png(path, CONCURRENT_MIB * MiB)
     uploaded: list[str] = []
-    with serving(services.env) as server, httpx.Client(timeout=600) as client:
-        idle = _idle_rss(server, client)
-        for _ in range(repeats):
-            for count in (1, *CONCURRENCY):
+    for _ in range(repeats):
+        for count in (1, *CONCURRENCY):
+            with serving(services.env) as server, httpx.Client(timeout=600) as client:
+                idle = _idle_rss(server, client)
                 clients = [httpx.Client(timeout=600) for _ in range(count)]
                 with PeakRss(server.pid) as rss, ThreadPoolExecutor(count) as pool:
                     images = list(pool.map(lambda c: upload_via_server(c, server.url, path), clients))
                 for each in clients:
                     each.close()
-                t.growth[f"concurrent {count}"].append((rss.peak - idle) / MiB / count)
-                uploaded += [image["id"] for image in images]
+            t.growth[f"concurrent {count}"].append((rss.peak - idle) / MiB / count)
+            uploaded += [image["id"] for image in images]
     path.unlink()
     return uploaded
 
@@ -336,7 +337,7 @@ def measure(services: Services, results: Results, quick: bool) -> None:
             "RSS growth: the server's RSS (psutil, every 5 ms) minus its RSS when idle after every route",
             "answered once. The RSS goal is on the worst transfer; flatness is the ratio of medians",
             f"{big} MiB / {small} MiB (goal ≤ 1.5). Concurrent uploads: {', '.join(map(str, CONCURRENCY))}",
-            f"clients each POST the same {CONCURRENT_MIB} MiB file at once to one fresh server; the growth",
+            f"clients each POST the same {CONCURRENT_MIB} MiB file at once to a fresh server; the growth",
             "over its idle RSS divided by the number of uploads (goal ≤ 16 MiB on the worst run), next",
             "to one upload alone on that server. moto's server closes the connection after every",
             "response (HTTP/1.0), so each S3 request here pays a TCP connect.",

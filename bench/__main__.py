@@ -65,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         ("thumbs", "6 thumbnails", thumbnails.measure),
     ]
     wanted = [s for s in steps if s[0] in args.only]
-    if wanted:
+    if wanted or "cold" in args.only:
         with started(args.s3) as services:
             results.facts["PostgreSQL"] = services.postgres_version
             results.facts["S3"] = args.s3
+            if "cold" in args.only:
+                _step("1 cold request")
+                processes = 3 if quick else cold.REQUEST_PROCESSES
+                cold.measure_requests(build, services, results, processes=processes)
             for _, title, run in wanted:
                 _step(title)
                 run(services, results, quick)

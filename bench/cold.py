@@ -17,12 +17,15 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.build import HELLO, MONOLITH, WORK_DIR, Build, find_python312
 from bench.report import Goal, Results, Row, Stats, fmt
+from bench.services import Services
+from tests.support.events import load_event
 
 SECTION = "1 Cold start"
 PROCESSES = 10
@@ -206,8 +209,8 @@ def measure(build: Build, results: Results, *, processes: int = PROCESSES) -> No
                 )
             )
     for name in METADATA:
-        found = "loaded" if "boto3" in modules[name] else "not loaded"
-        results.checks.append((f"{name} does not load boto3", found == "not loaded", found))
+        found = "loaded" if "botocore" in modules[name] else "not loaded"
+        results.checks.append((f"{name} does not load botocore", found == "not loaded", found))
     profiles = {
         name: _import_profile(python, precompiled.artifacts[name], precompiled.layer, runs=PROFILE_RUNS)
         for name in targets
@@ -227,7 +230,7 @@ def _details(
     lines = [
         f"Hello loads {len(hello_modules)} modules: {', '.join(sorted(hello_packages))}.",
         "",
-        "| Function | Modules | Packages beyond hello's | Loaded, not needed by its route | boto3 loaded "
+        "| Function | Modules | Packages beyond hello's | Loaded, not needed by its route | botocore loaded "
         "| Import time beyond hello (median of 3 `-X importtime` runs, precompiled) | Median vs monolith |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -247,7 +250,7 @@ def _details(
         unneeded = not_needed(name, loaded) if name != MONOLITH else []
         lines.append(
             f"| {name} | {len(loaded)} | {', '.join(beyond) or '—'} | {', '.join(unneeded) or 'none'} "
-            f"| {'yes' if 'boto3' in loaded else 'no'} "
+            f"| {'yes' if 'botocore' in loaded else 'no'} "
             f"| {fmt(total)} ms: {', '.join(f'{k} {fmt(v)}' for k, v in top)} | {vs_monolith} |"
         )
     lines += [
@@ -264,3 +267,148 @@ def _details(
         ),
     ]
     return "\n".join(lines)
+
+
+# 1b. A cold request: the time from process start to the first response, for a real v2 event
+# against the real PostgreSQL and S3 (what a user waits for on a cold start, init included).
+REQUEST_SECTION = "1 Cold request"
+REQUEST_PROCESSES = 7
+# The first request each function is measured with: its event (tests/events) and its status.
+# A function without an entry (one added to template.yaml later, such as a thumbnail function)
+# is listed under the table as not measured until it gets one here.
+REQUESTS: dict[str, tuple[str, int]] = {
+    "ListImagesFunction": ("list_images.v2", 200),
+    "GetImageFunction": ("get_image.v2", 200),
+    "DownloadImageFunction": ("download_image.v2", 200),
+    "UploadImageFunction": ("upload_image.v2", 201),
+    "CreateUploadFunction": ("create_upload.v2", 201),
+}
+REQUEST_GOALS = {
+    "ListImagesFunction": Goal(1.15),
+    "GetImageFunction": Goal(1.15),
+    "DownloadImageFunction": Goal(1.3),
+    "UploadImageFunction": Goal(1.3),
+}
+_REQUEST_CHILD = """
+import sys, time
+sys.path[:0] = sys.argv[1:3]
+started = time.perf_counter()
+import app
+imported = time.perf_counter()
+import json
+class Context:
+    aws_request_id = "cold-request"
+    function_name = "cold"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cold"
+    def get_remaining_time_in_millis(self):
+        return 20000
+with open(sys.argv[3]) as f:
+    event = json.load(f)
+result = app.handler(event, Context())
+done = time.monotonic()
+print(json.dumps({"done": done, "init": imported - started, "request": time.perf_counter() - imported,
+                  "status": result["statusCode"], "body": str(result.get("body"))[:300]}))
+"""
+
+
+@dataclass(frozen=True)
+class FirstResponse:
+    seconds: float  # process start to the response
+    init: float  # `import app`
+    request: float  # the first request, after init
+
+
+def _first_response(
+    python: Path, artifact: Path, layer: Path, event: Path, env: dict[str, str]
+) -> tuple[FirstResponse, int, str]:
+    started = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
+    out = subprocess.run(
+        [str(python), "-I", "-S", "-B", "-c", _REQUEST_CHILD, str(artifact), str(layer), str(event)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"cold request of {artifact.name} failed:\n{out.stderr[-3000:]}")
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    return (
+        FirstResponse(found["done"] - started, found["init"], found["request"]),
+        found["status"],
+        found["body"],
+    )
+
+
+def measure_requests(build: Build, services: Services, results: Results, *, processes: int) -> None:
+    """Every function with an event in REQUESTS and hello, each a fresh process per request, in
+    turns, from the precompiled tree (what `make build` ships)."""
+    from bench.warm import handlers, hello_event, upload_images
+
+    python = find_python312()
+    tree = _precompiled_copy(build, python)
+    image_id = upload_images(handlers()["UploadImageFunction"], 1)[0]
+    events_dir = services.workdir / "cold-events"
+    events_dir.mkdir(exist_ok=True)
+    cases: dict[str, tuple[Path, int]] = {}
+    for name, (event_name, status) in {**REQUESTS, HELLO: ("hello", 200)}.items():
+        if name not in tree.artifacts:
+            continue
+        event = hello_event() if name == HELLO else load_event(event_name, image_id=image_id)
+        path = events_dir / f"{name}.json"
+        path.write_text(json.dumps(event))
+        cases[name] = (path, status)
+    env = {**services.env, "LANG": "C.UTF-8", "LOG_LEVEL": "WARNING"}
+    times: dict[str, list[FirstResponse]] = defaultdict(list)
+    for _ in range(processes):
+        for name, (path, status) in cases.items():
+            first, got, body = _first_response(python, tree.artifacts[name], tree.layer, path, env)
+            if got != status:
+                raise RuntimeError(f"{name}'s first request answered {got}, not {status}: {body}")
+            times[name].append(first)
+    shutil.rmtree(PYC_COPY, ignore_errors=True)
+    hello = Stats.of([t.seconds * 1000 for t in times[HELLO]])
+    for name in cases:
+        if name == HELLO:
+            continue
+        goal = REQUEST_GOALS.get(name)
+        results.add(
+            Row(
+                REQUEST_SECTION,
+                f"{name} process start to first response, v2 event",
+                "ms",
+                Stats.of([t.seconds * 1000 for t in times[name]]),
+                "hello's first response",
+                hello,
+                (goal,) if goal else (),
+            )
+        )
+    unmeasured = sorted(set(tree.artifacts) - set(cases) - {MONOLITH})
+    lines = [
+        "| Function | Process start to first response | of which `import app` | of which the first request |",
+        "|---|---|---|---|",
+    ]
+    for name in cases:
+        total, init, request = (fmt(_median_ms(times[name], part)) for part in ("seconds", "init", "request"))
+        lines.append(f"| {name} | {total} ms | {init} ms | {request} ms |")
+    lines += [
+        "",
+        " ".join(
+            [
+                f"Medians of {processes} fresh `python -I -S -B` processes per function, taking turns, on",
+                "the precompiled tree, with sys.path as on Lambda. The clock starts in the bench before the",
+                "process is spawned and stops in it when the handler has returned its response",
+                "(CLOCK_MONOTONIC, one clock for both), so interpreter start-up is included, as is",
+                "everything the first request pays once: the PostgreSQL connection, the S3 client,",
+                "FastAPI's first call. The events are",
+                "tests/events/*.v2.json (get and download ask for an image uploaded before).",
+                f"Not measured (no event in bench/cold.py REQUESTS): {', '.join(unmeasured) or 'none'}.",
+            ]
+        ),
+    ]
+    results.details["Cold request: where the time goes"] = "\n".join(lines)
+
+
+def _median_ms(values: list[FirstResponse], attribute: str) -> float:
+    return statistics.median(getattr(v, attribute) for v in values) * 1000

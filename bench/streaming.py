@@ -1,7 +1,8 @@
 """4. Streaming: a 200 MiB image uploaded and downloaded through the dev server (a subprocess,
 so that its RSS can be sampled), against boto3's own upload_fileobj and download_fileobj to the
 same S3 server; and the server's peak RSS growth over its idle RSS, repeated at 50 MiB to show
-whether it grows with the file. A fresh server for each size.
+whether it grows with the file. A fresh server for each size. Then 4 and 16 concurrent 20 MiB
+uploads to one server: its peak RSS growth per upload.
 
 The file is a PNG that passes the API's checks without being decodable: a valid signature and
 IHDR (10,000 x 10,000), IDAT chunks of random bytes, and IEND."""
@@ -17,6 +18,7 @@ import uuid
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -35,6 +37,8 @@ SECTION = "4 Streaming"
 MiB = 1024 * 1024
 SIZES_MIB = (200, 50)
 REPEATS = 3
+CONCURRENT_MIB = 20
+CONCURRENCY = (4, 16)  # uploads at once, to one server
 SAMPLE_SECONDS = 0.005
 READ_BYTES = MiB
 BOUNDARY = "----imageapi-bench-boundary"
@@ -211,6 +215,28 @@ def _one_size(services: Services, s3: Any, t: _Timings, size_mib: int, *, repeat
     path.unlink()
 
 
+def _concurrent(services: Services, t: _Timings, *, repeats: int) -> list[str]:
+    """CONCURRENT_MIB uploads at once, CONCURRENCY at a time, each batch to a fresh server (freed
+    memory stays in the allocator's arenas, so a batch would otherwise inherit the last one's);
+    records the peak RSS growth per upload, next to one such upload alone."""
+    path = services.workdir / f"concurrent-{CONCURRENT_MIB}.png"
+    write_png(path, CONCURRENT_MIB * MiB)
+    uploaded: list[str] = []
+    for _ in range(repeats):
+        for count in (1, *CONCURRENCY):
+            with serving(services.env) as server, httpx.Client(timeout=600) as client:
+                idle = _idle_rss(server, client)
+                clients = [httpx.Client(timeout=600) for _ in range(count)]
+                with PeakRss(server.pid) as rss, ThreadPoolExecutor(count) as pool:
+                    images = list(pool.map(lambda c: upload_via_server(c, server.url, path), clients))
+                for each in clients:
+                    each.close()
+            t.growth[f"concurrent {count}"].append((rss.peak - idle) / MiB / count)
+            uploaded += [image["id"] for image in images]
+    path.unlink()
+    return uploaded
+
+
 def measure(services: Services, results: Results, quick: bool) -> None:
     big, small = (20, 5) if quick else SIZES_MIB
     repeats = 1 if quick else REPEATS
@@ -218,6 +244,7 @@ def measure(services: Services, results: Results, quick: bool) -> None:
     s3 = services.s3()
     for size_mib in (small, big):
         _one_size(services, s3, t, size_mib, repeats=repeats, phases=size_mib == big)
+    _forget(services, s3, _concurrent(services, t, repeats=1 if quick else 2))
     at_least = (Goal(0.7, at_most=False),)
     flat = (Goal(64, on_value=True, worst=True), Goal(1.5))
     # (measure, unit, its samples, baseline label, the baseline's samples, goals)
@@ -271,6 +298,17 @@ def measure(services: Services, results: Results, quick: bool) -> None:
             )
             for name in ("upload", "download")
         ),
+        *(
+            (
+                f"server peak RSS growth per upload, {count} concurrent {CONCURRENT_MIB} MiB uploads",
+                "MiB",
+                t.growth[f"concurrent {count}"],
+                f"one {CONCURRENT_MIB} MiB upload alone",
+                t.growth["concurrent 1"],
+                (Goal(16, on_value=True, worst=True),),
+            )
+            for count in CONCURRENCY
+        ),
         (
             f"server peak RSS growth, upload {big} MiB refused at its end",
             "MiB",
@@ -298,7 +336,10 @@ def measure(services: Services, results: Results, quick: bool) -> None:
             "`get_object` read in `storage.CHUNK_BYTES` chunks, from this process to the same moto server.",
             "RSS growth: the server's RSS (psutil, every 5 ms) minus its RSS when idle after every route",
             "answered once. The RSS goal is on the worst transfer; flatness is the ratio of medians",
-            f"{big} MiB / {small} MiB (goal ≤ 1.5). moto's server closes the connection after every",
+            f"{big} MiB / {small} MiB (goal ≤ 1.5). Concurrent uploads: {', '.join(map(str, CONCURRENCY))}",
+            f"clients each POST the same {CONCURRENT_MIB} MiB file at once to a fresh server; the growth",
+            "over its idle RSS divided by the number of uploads (goal ≤ 16 MiB on the worst run), next",
+            "to one upload alone on that server. moto's server closes the connection after every",
             "response (HTTP/1.0), so each S3 request here pays a TCP connect.",
         ]
     )

@@ -37,13 +37,14 @@ FUNCTIONS = {
     "MigrateFunction",
     "ReconcileFunction",
 }
+API_FUNCTIONS = FUNCTIONS - {"MigrateFunction", "ReconcileFunction"}  # SnapStart: latency matters
 VPC_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 
 
 @pytest.fixture(scope="module")
 def deployed() -> dict[str, dict[str, Any]]:
     """Resources CloudFormation would receive, by parameter set."""
-    sets = {"minimal": MINIMAL, "full": FULL}
+    sets = {"minimal": MINIMAL, "full": FULL, "snapstart": {**MINIMAL, "SnapStart": "true"}}
     result = sam(
         "python",
         str(ROOT / "tests" / "packaging" / "sam_translate.py"),
@@ -73,6 +74,56 @@ def test_sam_validate_accepts_the_transforms() -> None:
     """Plain validation runs the SAM transform itself, after LanguageExtensions."""
     result = sam("sam", "validate", "--language-extensions", "--template", str(TEMPLATE))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def snapstart_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """template.yaml with SnapStart on by default, so the linters check that branch too."""
+    text = TEMPLATE.read_text()
+    on = text.replace(
+        '  SnapStart:\n    Type: String\n    Default: "false"',
+        '  SnapStart:\n    Type: String\n    Default: "true"',
+    )
+    assert on != text
+    path = tmp_path_factory.mktemp("snapstart") / "template.yaml"
+    path.write_text(on)
+    return str(path)
+
+
+def test_sam_validate_lint_reports_no_errors_with_snapstart_on(snapstart_template: str) -> None:
+    result = sam("sam", "validate", "--lint", "--template", snapstart_template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_reports_no_errors_with_snapstart_on(snapstart_template: str) -> None:
+    result = sam("cfn-lint", snapstart_template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snapstart_publishes_versions_behind_an_alias_the_api_calls(
+    deployed: dict[str, dict[str, Any]],
+) -> None:
+    off, on = deployed["minimal"], deployed["snapstart"]
+    assert not [r for r in off.values() if r["Type"] in ("AWS::Lambda::Version", "AWS::Lambda::Alias")]
+    for function in API_FUNCTIONS:
+        assert "SnapStart" not in off[function]["Properties"]
+        assert on[function]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        [alias] = [
+            r["Properties"]
+            for r in on.values()
+            if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert alias["Name"] == "live"
+    uris = json.dumps(on["HttpApi"]["Properties"]["Body"]["paths"])
+    unaliased = json.dumps(off["HttpApi"]["Properties"]["Body"]["paths"])
+    routed = {r.function for r in load_routes()}
+    for function in routed:
+        assert f"${{{function}.Arn}}" in unaliased, function
+        assert f"${{{function}Aliaslive}}" in uris, function  # the integration invokes the alias
+        assert f"${{{function}.Arn}}" not in uris, function
+    permissions = [r["Properties"] for r in on.values() if r["Type"] == "AWS::Lambda::Permission"]
+    for function in routed:
+        assert any(p["FunctionName"] == {"Ref": f"{function}Aliaslive"} for p in permissions), function
 
 
 def test_cfn_lint_reports_no_errors() -> None:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import snapstart
 from .basepath import BasePath
 from .errors import ApiError, Unauthorized
 from .logs import configure_logging, request_id
@@ -63,6 +64,7 @@ def create_app(*, title: str, public: bool = False) -> FastAPI:
     app.add_middleware(RequestLog)
     app.add_middleware(TrailingSlashInsensitive, routes=app.router.routes)
     app.add_middleware(BasePath)  # outermost: the others see the route's path under root_path
+    snapstart.register(app)
     return app
 
 

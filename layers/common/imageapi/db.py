@@ -227,7 +227,7 @@ class _Watchdog:
     def watch(self, seconds: float, cut: Callable[[], None]) -> int:
         at = time.monotonic() + seconds
         with self._wake:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # none yet, or lost to a fork
                 self._thread = threading.Thread(target=self._run, name="db-deadlines", daemon=True)
                 self._thread.start()
             earliest = min((due for due, _ in self._due.values()), default=None)

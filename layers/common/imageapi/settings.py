@@ -1,16 +1,20 @@
 """Settings read from environment variables (see .env.example for each one)."""
 
+import os
 from functools import lru_cache
-from typing import Self
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 MIN_TOKEN_CHARS = 16
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, env_ignore_empty=True)
+class Settings(BaseModel):
+    """Each field from the environment variable of its name in upper case (any case matches; an
+    empty value counts as unset); values passed in win. A plain pydantic model: pydantic-settings
+    would cost every cold start its import (dotenv, argparse, its cloud providers) for no more."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     database_url: SecretStr | None = None
     database_secret_arn: str | None = None
@@ -32,6 +36,10 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_force_path_style: bool = False
     localstack_host: str | None = None
+    # Streamed uploads: each goes up in parts of this size, this many at a time while the next
+    # fills, so one upload holds about (1 + in flight) parts. S3 refuses parts under 5 MiB.
+    s3_part_bytes: int = Field(default=5 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+    s3_parts_in_flight: int = Field(default=1, ge=1, le=16)
 
     public_base_url: str | None = None
     api_base_path: str | None = Field(default=None, pattern=r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?$")
@@ -50,6 +58,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Reconcile stops without deleting when more than this share of keys would be deleted.
     reconcile_max_share: float = Field(default=0.01, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        environment = {name.lower(): value for name, value in os.environ.items() if value != ""}
+        return {**{name: environment[name] for name in cls.model_fields if name in environment}, **data}
 
     @model_validator(mode="after")
     def _tokens_fail_closed(self) -> Self:

@@ -1,4 +1,4 @@
-"""S3 access through boto3, against AWS or any S3-compatible endpoint (MinIO, moto, LocalStack)."""
+"""S3 access through botocore, against AWS or any S3-compatible endpoint (MinIO, moto, LocalStack)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from fastapi import Depends
 
@@ -24,8 +25,11 @@ from .settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-PART_BYTES = 8 * 1024 * 1024  # S3's minimum is 5 MiB; a file below this is one PutObject
-PARTS_IN_FLIGHT = 2  # parts uploading while the next one fills: memory stays at a few parts
+# Defaults of S3_PART_BYTES and S3_PARTS_IN_FLIGHT, chosen from `make bench`'s streaming section:
+# an upload holds about (1 + in flight) parts, and on two cores more parts in flight moved no
+# more bytes. S3's minimum part is 5 MiB (except the last); a smaller file is one PutObject.
+PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 1
 # Connection, timeout and credential errors are all BotoCoreError; an HTTP error is ClientError.
 _UNAVAILABLE = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -89,6 +93,34 @@ def make_signing_client(settings: Settings) -> Any:
     return make_client(settings, endpoint_url=endpoint, config=_signing_config(settings))
 
 
+@lru_cache(maxsize=1)
+def _data_loader() -> botocore.loaders.Loader:
+    """botocore's loader of service models and endpoint rules, shared by every session: it caches
+    what it parsed, so a second client (the signing one) costs milliseconds, not a reload. It
+    holds files read from the package only, never a credential."""
+    return botocore.loaders.create_loader()
+
+
+def _session() -> botocore.session.Session:
+    """A new botocore session (credentials are resolved per session) with the shared loader.
+    botocore directly: boto3's session adds only an import and resources this layer never uses."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _data_loader())
+    return session
+
+
+def prime_client_data() -> None:
+    """Parses S3's service model and endpoint rules into the shared loader: files only, no
+    network, no credential (the client made for it gets dummy static keys and is dropped)."""
+    _session().create_client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="prime",
+        aws_secret_access_key="prime",  # noqa: S106 (not a secret: the client is never used)
+    )
+
+
 def make_client(settings: Settings, *, endpoint_url: str | None = None, config: Config | None = None) -> Any:
     """An S3 client for, in this order: S3_ENDPOINT_URL, LOCALSTACK_HOST, boto3's own resolution
     (AWS itself, AWS_ENDPOINT_URL, profiles). Logs which, never the credentials."""
@@ -102,12 +134,12 @@ def make_client(settings: Settings, *, endpoint_url: str | None = None, config: 
     if endpoint_url:
         source, client = (
             "S3_ENDPOINT_URL",
-            boto3.session.Session().client("s3", endpoint_url=endpoint_url, **kwargs),
+            _session().create_client("s3", endpoint_url=endpoint_url, **kwargs),
         )
     elif settings.localstack_host:
         source, client = "LOCALSTACK_HOST", _localstack_client(settings.localstack_host, kwargs)
     else:
-        source, client = "boto3 default resolution", boto3.session.Session().client("s3", **kwargs)
+        source, client = "boto3 default resolution", _session().create_client("s3", **kwargs)
     log.info(
         "S3 endpoint chosen",
         extra={
@@ -266,21 +298,34 @@ class Storage:
 class StreamingUpload:
     """One object written while its bytes still arrive.
 
-    A file smaller than PART_BYTES stays in memory and is sent with one PutObject by commit().
+    A file smaller than part_bytes stays in memory and is sent with one PutObject by commit().
     A larger one becomes a multipart upload whose parts go up in worker threads as they fill,
-    at most PARTS_IN_FLIGHT at a time (drain() waits for them), so memory holds a few parts
-    whatever the file's size. Nothing is visible in the bucket before commit(); discard() leaves
-    nothing behind, not even an unfinished multipart upload, and after commit() deletes the
-    object (the row that was to point at it failed)."""
+    at most parts_in_flight at a time (drain() waits for them), so memory holds the part being
+    filled and those in flight whatever the file's size. Each part is filled in place and handed
+    to its worker as it is: no byte is copied again on its way to the socket. Nothing is visible
+    in the bucket before commit(); discard() leaves nothing behind, not even an unfinished
+    multipart upload, and after commit() deletes the object (the row that was to point at it
+    failed)."""
 
     _pool: ThreadPoolExecutor | None = None
 
-    def __init__(self, storage: Storage, *, key: str, content_type: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        key: str,
+        content_type: Callable[[], str],
+        part_bytes: int = PART_BYTES,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
+    ) -> None:
         self.storage = storage
         self.key = key
+        self.part_bytes = part_bytes
+        self.parts_in_flight = parts_in_flight
         self._sniff = content_type  # asked once: when the first part goes up, or at commit
         self._content_type: str | None = None
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the part being filled, allocated at its full size
+        self._filled = 0
         self._parts: list[Future[dict[str, Any]]] = []
         self._in_flight: list[Future[dict[str, Any]]] = []
         self._upload_id: str | None = None
@@ -289,20 +334,43 @@ class StreamingUpload:
         self._kept = False
 
     @classmethod
+    def stop_workers(cls) -> None:
+        """Ends the worker threads once their parts are sent (before a snapshot: no thread is
+        left mid-request); the next upload starts them again."""
+        pool, cls._pool = cls._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    @classmethod
     def _workers(cls) -> ThreadPoolExecutor:
         if cls._pool is None:
             cls._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-part")
         return cls._pool
 
     def write(self, chunk: bytes) -> None:
-        """Buffers; hands each full part to a worker. Never blocks on the network."""
-        self._buffer += chunk
-        while len(self._buffer) >= PART_BYTES:
-            self.content_type()  # an unsupported file fails here, before any S3 traffic
-            with memoryview(self._buffer) as view:
-                data = bytes(view[:PART_BYTES])  # one copy: the part leaves the buffer
-            del self._buffer[:PART_BYTES]
-            self._submit(data)
+        """Copies the chunk into the part being filled; hands each full part to a worker. Never
+        blocks on the network."""
+        position = 0
+        while position < len(chunk):
+            if not self._buffer:  # allocated whole: growing a bytearray by chunks moves it
+                self._buffer = bytearray(self.part_bytes)
+            taken = min(len(chunk) - position, self.part_bytes - self._filled)
+            with memoryview(chunk) as view:
+                self._buffer[self._filled : self._filled + taken] = view[position : position + taken]
+            self._filled += taken
+            position += taken
+            if self._filled == self.part_bytes:
+                self.content_type()  # an unsupported file fails here, before any S3 traffic
+                # The full part goes to its worker as it is; the next one starts empty.
+                part, self._buffer, self._filled = self._buffer, bytearray(), 0
+                self._submit(part)
+
+    def _last_part(self) -> bytearray:
+        """What was received since the last full part: the buffer, cut in place to its length."""
+        part, filled = self._buffer, self._filled
+        self._buffer, self._filled = bytearray(), 0
+        del part[filled:]
+        return part
 
     async def drain(self) -> None:
         """Waits while too many parts are in flight; raises the first part's failure."""
@@ -310,7 +378,7 @@ class StreamingUpload:
             for future in (f for f in self._in_flight if f.done()):
                 future.result()
             self._in_flight = [f for f in self._in_flight if not f.done()]
-            if len(self._in_flight) <= PARTS_IN_FLIGHT:
+            if len(self._in_flight) <= self.parts_in_flight:
                 return
             await asyncio.wrap_future(self._in_flight[0])
 
@@ -325,12 +393,11 @@ class StreamingUpload:
         try:
             if not self._parts:
                 client.put_object(
-                    Bucket=bucket, Key=self.key, Body=bytes(self._buffer), ContentType=self.content_type()
+                    Bucket=bucket, Key=self.key, Body=self._last_part(), ContentType=self.content_type()
                 )
             else:
-                if self._buffer:
-                    self._submit(bytes(self._buffer))
-                    self._buffer.clear()
+                if self._filled:
+                    self._submit(self._last_part())
                 parts = [f.result() for f in self._parts]
                 client.complete_multipart_upload(
                     Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
@@ -356,7 +423,7 @@ class StreamingUpload:
                     extra={"fields": {"image_key": self.key}},
                 )
             return
-        self._buffer.clear()
+        self._buffer, self._filled = bytearray(), 0
         for future in self._parts:
             future.cancel()
         for future in self._parts:
@@ -371,13 +438,13 @@ class StreamingUpload:
             except _UNAVAILABLE:
                 log.error("could not abort a multipart upload", extra={"fields": {"image_key": self.key}})
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, data: bytearray) -> None:
         number = len(self._parts) + 1
         future = self._workers().submit(self._upload_part, number, data)
         self._parts.append(future)
         self._in_flight.append(future)
 
-    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         client, bucket = self.storage.client, self.storage.bucket
         try:
             with self._lock:  # the first part to run starts the multipart upload

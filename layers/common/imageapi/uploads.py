@@ -46,6 +46,8 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
                 storage,
                 key=f"images/{image_id}",
                 content_type=lambda: accepted_type(part.inspector.head),
+                part_bytes=settings.s3_part_bytes,
+                parts_in_flight=settings.s3_parts_in_flight,
             )
         )
         return opened[0]

@@ -22,7 +22,6 @@ from typing import Any
 from fastapi import FastAPI
 from mangum import Mangum
 
-from .db import get_database
 from .settings import get_settings
 
 PRIME_PATH = "/_snapstart/prime"  # matches no route: the request touches no database and no S3
@@ -64,9 +63,11 @@ def prime(app: FastAPI) -> None:
 def drop_connections() -> None:
     """Closes the database connection and forgets the S3 clients, the settings and the upload
     workers; each is made again when next needed."""
-    if get_database.cache_info().currsize:
-        get_database().close()
-    get_database.cache_clear()
+    db = sys.modules.get(f"{__package__}.db")
+    if db is not None:  # the gallery page never imports it
+        if db.get_database.cache_info().currsize:
+            db.get_database().close()
+        db.get_database.cache_clear()
     storage = sys.modules.get(f"{__package__}.storage")
     if storage is not None:
         storage.get_storage.cache_clear()

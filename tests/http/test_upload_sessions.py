@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Stores
+from tests.support import corpus
 from tests.support.api import Api, json_of
 from tests.support.images import SVG, make_image
 from tests.support.layer import layer_env
@@ -206,3 +207,21 @@ def test_large_download_redirects_to_the_same_response(
     assert followed.status_code == 200 and followed.content == data
     for name in ("content-type", "content-disposition", "cache-control", "content-length"):
         assert followed.headers[name] == proxied.header(name), name
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("exiv2-IMG_3578.heic", "image/heic"), ("libheif-example.avif", "image/avif")],
+)
+def test_a_declared_heic_or_avif_goes_through_a_session(
+    api: Api, stores: Stores, name: str, content_type: str
+) -> None:
+    """Every type the upload accepts may be declared when the session is created (a phone's HEIC)."""
+    data = corpus.read(name)
+    session = send(api, data, filename=name, content_type=content_type)
+    assert session["upload"]["headers"]["Content-Type"] == content_type
+    done = api.complete(session["upload_id"])
+    assert done.status == 201, done.body
+    image = json_of(done)
+    assert (image["content_type"], image["sha256"]) == (content_type, hashlib.sha256(data).hexdigest())
+    assert api.download(image["id"]).body == data

@@ -52,7 +52,7 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
             raise _missing()
         headers["Content-Length"] = str(row.size_bytes)
         return Response(status_code=status, headers=headers, media_type=row.content_type)
-    sending = row.size_bytes if wanted is None else wanted.last - wanted.first + 1
+    sending = row.size_bytes if wanted is None else wanted.length
     redirect = _redirect(row, sending=sending, storage=storage, headers=headers)
     if redirect is not None:  # S3 answers a Range the client sends on to it the same way
         return redirect

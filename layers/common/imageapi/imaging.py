@@ -22,6 +22,7 @@ EXTENSIONS = {
 }
 ACCEPTED_TYPES = tuple(EXTENSIONS)
 _ACCEPTED_NAMES = "JPEG, PNG, GIF, WebP, AVIF or HEIC"
+UNSUPPORTED_TYPE = f"Unsupported file type: send a {_ACCEPTED_NAMES} image"
 
 # ISO-BMFF brands (the `ftyp` box) that make a file one of the accepted image types.
 _AVIF_BRANDS = {b"avif", b"avis"}
@@ -73,5 +74,5 @@ def accepted_type(head: bytes) -> str:
     """sniff(), or 415 for anything but the accepted types."""
     content_type = sniff(head)
     if content_type is None:
-        raise UnsupportedMediaType(f"Unsupported file type: send a {_ACCEPTED_NAMES} image")
+        raise UnsupportedMediaType(UNSUPPORTED_TYPE)
     return content_type

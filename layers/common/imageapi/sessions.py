@@ -22,6 +22,7 @@ from .db import Database
 from .descriptions import clean_description
 from .errors import ApiError, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from .filenames import sanitize_filename
+from .imaging import ACCEPTED_TYPES, UNSUPPORTED_TYPE
 from .inspection import ImageInspector
 from .links import base_url, image_url, to_public
 from .schemas import (
@@ -37,7 +38,6 @@ from .storage import ObjectChanged, ObjectMissing, Storage
 
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PATH = "/api/v1/uploads"
-ACCEPTED_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 _UNDECLARED_TYPE = "application/octet-stream"  # always signed: some stores mangle a PUT without one
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def create_session(
             f"The file is larger than {settings.max_session_upload_bytes} bytes, the most an upload accepts"
         )
     if body.content_type is not None and body.content_type.lower() not in ACCEPTED_TYPES:
-        raise UnsupportedMediaType("Unsupported file type: send a JPEG, PNG, GIF or WebP image")
+        raise UnsupportedMediaType(UNSUPPORTED_TYPE)
     upload_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_session_seconds)
     session = db.run(

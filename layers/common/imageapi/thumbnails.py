@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from .conditional import none_match
 from .db import Database
 from .errors import ApiError, StorageUnavailable, Unprocessable
 from .images import get_row
@@ -38,7 +39,7 @@ async def thumbnail_response(
     # Strong: a thumbnail is a deterministic function of the original, the size and the renderer.
     etag = f'"{row.sha256[:32]}-{size}-r{RENDER_VERSION}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     data = await run_in_threadpool(get_or_make, row, size=size, storage=storage, settings=settings)
     return Response(data, media_type=CONTENT_TYPE, headers=headers)

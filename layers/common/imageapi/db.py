@@ -189,6 +189,31 @@ class Database:
                 log.error("database unavailable: %s", type(exc).__name__)
                 raise DatabaseUnavailable("The database is unavailable, try again later") from exc
 
+    def run_on_fresh_connection(
+        self, fn: Callable[Concatenate[psycopg.Connection[Any], P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Runs fn on a connection of its own, opened now and closed after, retrying until the
+        settings' DATABASE_OUTCOME_CHECK_SECONDS have passed; then DatabaseUnavailable. For
+        questions whose answer must not depend on the reused connection, such as whether a commit
+        landed; fn raises NotYet when the answer is not known yet. The connection string is this
+        database's own (a secret already fetched is not fetched again)."""
+        settings = get_settings()
+        conninfo = self._conninfo() if self._conninfo is not None else resolve_conninfo(settings)
+        deadline = time.monotonic() + settings.database_outcome_check_seconds
+        pause = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            timeout = max(1, math.ceil(min(remaining, settings.database_connect_timeout)))
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:
+                    return fn(conn, *args, **kwargs)
+            except (psycopg.OperationalError, NotYet) as exc:
+                if time.monotonic() + pause >= deadline:
+                    log.error("database unavailable: %s", type(exc).__name__)
+                    raise DatabaseUnavailable("The database is unavailable, try again later") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     def close(self) -> None:
         self._source.close()
 
@@ -270,28 +295,3 @@ def get_database() -> Database:
     if settings.database_pool_size > 0:
         return Database(_Pool(conninfo, settings.database_pool_size), conninfo, timeout=timeout)
     return Database(_SingleConnection(conninfo), conninfo, timeout=timeout)
-
-
-def run_on_fresh_connection[**Q, R](
-    fn: Callable[Concatenate[psycopg.Connection[Any], Q], R], *args: Q.args, **kwargs: Q.kwargs
-) -> R:
-    """Runs fn on a connection of its own, opened now and closed after, retrying until the
-    settings' DATABASE_OUTCOME_CHECK_SECONDS have passed; then DatabaseUnavailable. For questions
-    whose answer must not depend on the reused connection, such as whether a commit landed;
-    fn raises NotYet when the answer is not known yet."""
-    settings = get_settings()
-    conninfo = resolve_conninfo(settings)
-    deadline = time.monotonic() + settings.database_outcome_check_seconds
-    pause = 0.1
-    while True:
-        remaining = deadline - time.monotonic()
-        timeout = max(1, math.ceil(min(remaining, settings.database_connect_timeout)))
-        try:
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:
-                return fn(conn, *args, **kwargs)
-        except (psycopg.OperationalError, NotYet) as exc:
-            if time.monotonic() + pause >= deadline:
-                log.error("database unavailable: %s", type(exc).__name__)
-                raise DatabaseUnavailable("The database is unavailable, try again later") from exc
-        time.sleep(pause)
-        pause = min(pause * 2, 1.0)

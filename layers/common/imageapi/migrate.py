@@ -32,7 +32,7 @@ _NOT_READY_YET = (
 log = logging.getLogger(__name__)
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseNotReady(Exception):
     """PostgreSQL did not accept a connection within the time allowed."""
 
 
@@ -83,7 +83,7 @@ def connect_when_ready(conninfo: str, *, wait: float) -> psycopg.Connection[Any]
             remaining = deadline - time.monotonic()
             reason = _first_line(exc)
             if remaining <= 0:
-                raise DatabaseUnavailable(
+                raise DatabaseNotReady(
                     f"PostgreSQL did not accept a connection within {wait:g} s: {reason}"
                 ) from exc
             log.warning(
@@ -156,10 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         applied = migrate(wait=args.wait)
-    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
-        print(
-            f"migrate: {exc if isinstance(exc, DatabaseUnavailable) else _first_line(exc)}", file=sys.stderr
-        )
+    except (DatabaseNotReady, psycopg.OperationalError) as exc:
+        print(f"migrate: {exc if isinstance(exc, DatabaseNotReady) else _first_line(exc)}", file=sys.stderr)
         return 1
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0

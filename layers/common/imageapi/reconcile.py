@@ -112,9 +112,7 @@ def reconcile(
     )
     if not apply:
         return report
-    for key in report.objects_without_rows + report.thumbnails_without_rows:
-        storage.delete(key=key)
-    report.deleted_objects = len(report.objects_without_rows) + len(report.thumbnails_without_rows)
+    report.deleted_objects = _delete(storage, report.objects_without_rows + report.thumbnails_without_rows)
     if delete_rows and report.rows_without_objects:
         report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
     report.applied = True
@@ -153,17 +151,30 @@ def sweep_upload_sessions(
         if k not in open_keys and modified < cutoff
     )
     if apply:
-        for key in keys:
-            storage.delete(key=key)
+        _delete(storage, keys)
         if expired:
             db.run(repository.delete_upload_sessions, upload_ids=[s.id for s in expired])
     return [str(s.id) for s in expired], keys
 
 
+def _delete(storage: Storage, keys: list[str]) -> int:
+    """Deletes keys a thousand per request (S3's most); how many went. Those that failed are
+    logged and found again by the next run."""
+    failed: list[str] = []
+    for start in range(0, len(keys), 1000):
+        failed += storage.delete_many(keys=keys[start : start + 1000])
+    if failed:
+        log.error(
+            "objects not deleted", extra={"fields": {"count": len(failed), "keys": failed[:_LOGGED_KEYS]}}
+        )
+    return len(keys) - len(failed)
+
+
 def find_orphan_thumbnails(*, db: Database, storage: Storage) -> list[str]:
     """Thumbnails whose image has no row (deleted, or never stored). No grace period: a
     thumbnail is only made for an existing row, and the listing comes before the rows are read,
-    so a thumbnail listed here whose row is missing belonged to an image that is gone."""
+    so a thumbnail listed here whose row is missing belonged to an image that is gone. (The rows
+    are read again rather than taken from the inventory, which was read before this listing.)"""
     keys = [key for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX)]
     ids = db.run(repository.image_ids)
     return sorted(key for key in keys if image_id_of_thumbnail(key) not in ids)

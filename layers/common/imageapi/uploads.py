@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from . import repository
-from .db import Database, NotYet, run_on_fresh_connection
+from .db import Database, NotYet
 from .descriptions import clean_description
 from .errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
 from .filenames import sanitize_filename
@@ -112,7 +112,7 @@ def _insert_row(image: ImageCreate, *, sink: StreamingUpload, db: Database) -> I
         if not backends:
             raise  # no INSERT was sent: no row, and the caller deletes the object
         try:
-            row = run_on_fresh_connection(_written_row, image_id=image.id, backends=backends)
+            row = db.run_on_fresh_connection(_written_row, image_id=image.id, backends=backends)
         except DatabaseUnavailable:
             sink.keep()
             log.error(

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Stores
+from tests.support import corpus
 from tests.support.api import Api, json_of
 from tests.support.images import make_image, png_declaring
 from tests.support.layer import layer_env
@@ -73,14 +74,14 @@ def test_sizes_outside_the_fixed_list_are_refused(api: Api, stores: Stores, quer
 
 
 def test_orientation_is_applied(api: Api) -> None:
-    image = api.upload_ok(photo("orientation_rectangle.jpg"), description="rotated")
+    image = api.upload_ok(corpus.read("pillow-orientation_rectangle.jpg"), description="rotated")
     assert (image["width"], image["height"]) == (2, 1)  # as stored
     response = api.thumbnail(image["id"], "size=128")
     assert decoded(response.body).size == (1, 2)  # as shown: orientation 8 turns it
 
 
 def test_cmyk_and_animation_become_rgb_first_frame(api: Api) -> None:
-    # A real photo saved as a CMYK JPEG (pil_sample_cmyk.jpg's XMP packet is refused as markup).
+    # A real photo saved as a CMYK JPEG, so its colours can be compared with the RGB original.
     out = io.BytesIO()
     decoded(photo("GreenMeadow.jpg")).convert("CMYK").save(out, format="JPEG", quality=90)
     cmyk = api.upload_ok(out.getvalue(), description="cmyk")
@@ -89,11 +90,11 @@ def test_cmyk_and_animation_become_rgb_first_frame(api: Api) -> None:
     meadow = decoded(photo("GreenMeadow.jpg")).resize(thumb.size)
     assert _mean_difference(meadow, thumb) < 16  # colours kept, not inverted
 
-    animated = api.upload_ok(photo("iss634.gif"), description="animated")
+    animated = api.upload_ok(corpus.read("pillow-iss634.gif"), description="animated")
     response = api.thumbnail(animated["id"], "size=128")
     thumb = decoded(response.body)
     assert getattr(thumb, "n_frames", 1) == 1
-    with Image.open(io.BytesIO(photo("iss634.gif"))) as original:
+    with Image.open(io.BytesIO(corpus.read("pillow-iss634.gif"))) as original:
         first = original.convert("RGB").resize(thumb.size)
     assert _mean_difference(first, thumb) < 12  # the first frame (WebP is lossy)
 

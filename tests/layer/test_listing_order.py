@@ -10,30 +10,14 @@ from typing import Any
 import psycopg
 
 from imageapi import repository
-from imageapi.schemas import ImageCreate
 from tests.conftest import Stores
+from tests.support.rows import image_row
 
 INSERTERS = 4
 PAGERS = 2
 WALKS_PER_PAGER = 15
 PAGE = 7
 MAX_ROWS = 2_000  # inserters stop here, so a walk stays short whatever the machine's speed
-
-
-def _image() -> ImageCreate:
-    image_id = uuid.uuid4()
-    return ImageCreate(
-        id=image_id,
-        object_key=f"images/{image_id}",
-        description="race",
-        filename="race.png",
-        content_type="image/png",
-        size_bytes=1,
-        sha256="0" * 64,
-        width=1,
-        height=1,
-        orientation=None,
-    )
 
 
 def _insert_until(url: str, stop: threading.Event, errors: list[BaseException]) -> None:
@@ -43,7 +27,7 @@ def _insert_until(url: str, stop: threading.Event, errors: list[BaseException]) 
                 # An explicit transaction that commits after a pause, as a slow commit (RDS,
                 # synchronous replication) would: the window a listing must not skip through.
                 with conn.transaction():
-                    repository.insert_image(conn, image=_image())
+                    repository.insert_image(conn, image=image_row())
                     conn.execute("SELECT pg_sleep(0.002)")
                 count = conn.execute("SELECT count(*) FROM images").fetchone()
                 if count is not None and count[0] >= MAX_ROWS:
@@ -93,7 +77,7 @@ def test_concurrent_inserts_never_slip_behind_a_served_cursor(
     url = services["DATABASE_URL"]
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(3 * PAGE):
-            repository.insert_image(conn, image=_image())
+            repository.insert_image(conn, image=image_row())
     stop, errors, walks = threading.Event(), [], []  # type: ignore[var-annotated]
     inserters = [threading.Thread(target=_insert_until, args=(url, stop, errors)) for _ in range(INSERTERS)]
     pagers = [threading.Thread(target=_page, args=(url, walks, errors)) for _ in range(PAGERS)]

@@ -15,13 +15,13 @@ import pytest
 
 from imageapi import repository
 from imageapi.reconcile import PREFIX, handler, reconcile
-from imageapi.schemas import ImageCreate
 from imageapi.settings import get_settings
 from imageapi.storage import Storage, get_storage, make_client
 from tests.conftest import Stores, _free_port
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
 from tests.support.layer import layer_env
+from tests.support.rows import image_row
 from tests.support.targets import EventTarget
 
 NO_GRACE = timedelta(0)
@@ -35,23 +35,8 @@ def add_image(stores: Stores, *, row: bool = True, obj: bool = True) -> str:
         stores.s3.put_object(Bucket=stores.bucket, Key=key, Body=b"image", ContentType="image/png")
     if row:
         with psycopg.connect(stores.env["DATABASE_URL"], autocommit=True) as conn:
-            repository.insert_image(conn, image=_create(image_id, key))
+            repository.insert_image(conn, image=image_row(image_id, object_key=key))
     return key
-
-
-def _create(image_id: uuid.UUID, key: str) -> ImageCreate:
-    return ImageCreate(
-        id=image_id,
-        object_key=key,
-        description="reconcile",
-        filename="r.png",
-        content_type="image/png",
-        size_bytes=5,
-        sha256="0" * 64,
-        width=1,
-        height=1,
-        orientation=None,
-    )
 
 
 class UploadDuringListing(Storage):

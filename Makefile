@@ -48,10 +48,10 @@ bench: install sam
 	$(BIN)/python -m bench
 
 migrate: install
-	$(BIN)/python -m imageapi.migrate
+	$(BIN)/python -m imageapi.store.migrate
 
 reconcile: install
-	$(BIN)/python -m imageapi.reconcile $(ARGS)
+	$(BIN)/python -m imageapi.store.reconcile $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

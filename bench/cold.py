@@ -52,34 +52,43 @@ _ENV = {"LANG": "C.UTF-8", "LOG_LEVEL": "WARNING", "S3_BUCKET": "bench", "DATABA
 
 # What only some routes need; whatever a function loads from another route's list (and not from
 # its own) is a module its route does not need.
-S3 = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "imageapi.storage")
+S3 = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "imageapi.store.storage")
 NEEDS: dict[str, tuple[str, ...]] = {
-    "ListImagesFunction": ("imageapi.listing", "imageapi.pagination"),
-    "GetImageFunction": ("imageapi.images",),
-    "DownloadImageFunction": (*S3, "imageapi.downloads", "imageapi.filenames"),
+    "ListImagesFunction": ("imageapi.routes.listing", "imageapi.http.pagination"),
+    "GetImageFunction": ("imageapi.routes.images",),
+    "DownloadImageFunction": (*S3, "imageapi.routes.downloads", "imageapi.http.filenames"),
     "UploadImageFunction": (
         *S3,
-        "imageapi.uploads",
-        "imageapi.forms",
-        "imageapi.imaging",
-        "imageapi.filenames",
+        "imageapi.routes.uploads",
+        "imageapi.http.forms",
+        "imageapi.formats.imaging",
+        "imageapi.http.filenames",
         "multipart",
     ),
     "ThumbnailFunction": (
         *S3,
-        "imageapi.thumbnails",
-        "imageapi.rendering",
-        "imageapi.images",
+        "imageapi.routes.thumbnails",
+        "imageapi.formats.rendering",
+        "imageapi.routes.images",
         "PIL",
         "pillow_heif",
         "_pillow_heif",
     ),
-    "DeleteImageFunction": (*S3, "imageapi.deletion"),
-    "GalleryFunction": ("imageapi.gallery",),
+    "DeleteImageFunction": (*S3, "imageapi.routes.deletion"),
+    "GalleryFunction": ("imageapi.routes.gallery",),
 }
 # Needed by no deployed route (Pillow: but the thumbnail function's): the dev server's pool,
 # LocalStack, local tooling.
-NEVER = ("psycopg_pool", "localstack_client", "PIL", "yaml", "moto", "httpx", "uvicorn", "imageapi.migrate")
+NEVER = (
+    "psycopg_pool",
+    "localstack_client",
+    "PIL",
+    "yaml",
+    "moto",
+    "httpx",
+    "uvicorn",
+    "imageapi.store.migrate",
+)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """5. Pagination at scale: 100,000 rows (COPY) in a database of their own; the list handler's
-latency for the last page (a cursor built with imageapi.pagination.encode_cursor and the run's
+latency for the last page (a cursor built with imageapi.http.pagination.encode_cursor and the run's
 CURSOR_SECRET, pointing 20 rows before the end) against the first page, in the same run; and the
 same for the raw keyset queries, with their plans."""
 
@@ -15,7 +15,7 @@ import psycopg
 from bench.report import Goal, Results, Row, Stats
 from bench.services import Services, use_database
 from bench.warm import COLUMNS, invoke, timed
-from imageapi.pagination import encode_cursor
+from imageapi.http.pagination import encode_cursor
 from local.routes import load_handler, load_routes
 from tests.support.events import load_event
 

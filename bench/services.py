@@ -53,7 +53,7 @@ def create_database(server_url: str, name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(server_url, dbname=name)
-    from imageapi.migrate import apply_migrations
+    from imageapi.store.migrate import apply_migrations
 
     with psycopg.connect(url, autocommit=True) as conn:
         apply_migrations(conn)

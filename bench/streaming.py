@@ -145,7 +145,7 @@ def download_via_server(client: httpx.Client, base_url: str, image_id: str) -> i
 
 def get_object_read(s3: Any, key: str) -> int:
     """One GET read to the end in chunks of the same size as the server's (storage.CHUNK_BYTES)."""
-    from imageapi.storage import CHUNK_BYTES
+    from imageapi.store.storage import CHUNK_BYTES
 
     body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
     return sum(len(block) for block in body.iter_chunks(CHUNK_BYTES))

@@ -25,7 +25,7 @@ class DevServer:
             route.function: load_handler(route).app for route in self.table.routes
         }
         self._openapi: dict[str, Any] | None = None
-        from imageapi.basepath import with_base_path  # the layer is importable once a handler loaded
+        from imageapi.http.basepath import with_base_path  # the layer is importable once a handler loaded
 
         self._with_base_path = with_base_path
 

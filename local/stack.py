@@ -59,9 +59,9 @@ def local_stack(*, heading: str) -> Iterator[str]:
             lines.append("S3          S3_ENDPOINT_URL / LOCALSTACK_HOST (external)")
         os.environ.setdefault("DATABASE_POOL_SIZE", "10")
 
-        from imageapi.migrate import migrate
-        from imageapi.settings import get_settings
-        from imageapi.storage import get_storage
+        from imageapi.core.settings import get_settings
+        from imageapi.store.migrate import migrate
+        from imageapi.store.storage import get_storage
 
         ensure_bucket(get_storage().client, get_settings().s3_bucket)
         applied = migrate()
@@ -75,7 +75,7 @@ def refuse_invalid_settings() -> None:
     before anything is started."""
     from pydantic import ValidationError
 
-    from imageapi.settings import Settings
+    from imageapi.core.settings import Settings
 
     try:
         Settings()
@@ -86,9 +86,9 @@ def refuse_invalid_settings() -> None:
 
 def stores_summary() -> str:
     """What the stores hold and whether they match; reads only."""
-    from imageapi.db import get_database
-    from imageapi.reconcile import inventory
-    from imageapi.storage import get_storage
+    from imageapi.store.db import get_database
+    from imageapi.store.reconcile import inventory
+    from imageapi.store.storage import get_storage
 
     found = inventory(db=get_database(), storage=get_storage())
     summary = f"{len(found.rows)} image rows, {len(found.objects)} objects"

@@ -50,7 +50,7 @@ def services() -> Iterator[dict[str, str]]:
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         reset_layer_caches()
-        from imageapi.migrate import migrate
+        from imageapi.store.migrate import migrate
 
         migrate()
         client = _s3(env)
@@ -60,7 +60,7 @@ def services() -> Iterator[dict[str, str]]:
         finally:
             _empty_bucket(client, env["S3_BUCKET"])
             _delete_bucket(client, env["S3_BUCKET"])
-            from imageapi.db import get_database
+            from imageapi.store.db import get_database
 
             get_database().close()
             for key, value in previous.items():

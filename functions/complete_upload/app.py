@@ -6,11 +6,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep, SettingsDep
-from imageapi.schemas import ImagePublic
-from imageapi.sessions import complete_session
-from imageapi.storage import StorageDep
+from imageapi.core.schemas import ImagePublic
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.routes.sessions import complete_session
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Complete upload")
 

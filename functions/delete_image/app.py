@@ -5,10 +5,10 @@ import uuid
 from fastapi import Response
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deletion import delete_image
-from imageapi.deps import DbDep
-from imageapi.storage import StorageDep
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep
+from imageapi.routes.deletion import delete_image
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Delete image")
 

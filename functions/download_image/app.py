@@ -5,10 +5,10 @@ import uuid
 from fastapi import Request, Response
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep
-from imageapi.downloads import FILE_RESPONSES, file_response
-from imageapi.storage import StorageDep
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep
+from imageapi.routes.downloads import FILE_RESPONSES, file_response
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Download image")
 

@@ -5,9 +5,9 @@ from pathlib import Path
 from fastapi.responses import HTMLResponse
 from mangum import Mangum
 
-from imageapi.api import create_app
-from imageapi.gallery import gallery_page
-from imageapi.settings import get_settings
+from imageapi.core.settings import get_settings
+from imageapi.http.api import create_app
+from imageapi.routes.gallery import gallery_page
 
 PAGE = Path(__file__).with_name("index.html")
 
@@ -16,7 +16,7 @@ app = create_app(title="Gallery", public=True)
 
 @app.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def gallery() -> HTMLResponse:
-    # Settings directly, not through imageapi.deps: that would import psycopg for nothing.
+    # Settings directly, not through imageapi.http.deps: that would import psycopg for nothing.
     return gallery_page(PAGE, settings=get_settings())
 
 

@@ -5,10 +5,10 @@ import uuid
 from fastapi import Request
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep
-from imageapi.images import find_image
-from imageapi.schemas import ImagePublic
+from imageapi.core.schemas import ImagePublic
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep
+from imageapi.routes.images import find_image
 
 app = create_app(title="Get image")
 

@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import Query, Request
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep, SettingsDep
-from imageapi.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
-from imageapi.schemas import ImagesPublic
+from imageapi.core.schemas import ImagesPublic
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.routes.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
 
 app = create_app(title="List images")
 

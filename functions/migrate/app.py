@@ -1,5 +1,5 @@
 """Applies the SQL migrations: run at deploy time as a custom resource, or by `sam remote invoke`."""
 
-from imageapi.migrate import handler
+from imageapi.store.migrate import handler
 
 __all__ = ["handler"]

@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import Query, Request, Response
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep, SettingsDep
-from imageapi.layout import DEFAULT_THUMBNAIL_SIZE, ThumbnailSize
-from imageapi.storage import StorageDep
-from imageapi.thumbnails import THUMBNAIL_RESPONSES, thumbnail_response
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.routes.thumbnails import THUMBNAIL_RESPONSES, thumbnail_response
+from imageapi.store.layout import DEFAULT_THUMBNAIL_SIZE, ThumbnailSize
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Image thumbnail")
 

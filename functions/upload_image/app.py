@@ -4,11 +4,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep, SettingsDep
-from imageapi.schemas import UPLOAD_REQUEST_BODY, ImagePublic
-from imageapi.storage import StorageDep
-from imageapi.uploads import upload
+from imageapi.core.schemas import UPLOAD_REQUEST_BODY, ImagePublic
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.routes.uploads import upload
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Upload image")
 

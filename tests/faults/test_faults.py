@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from imageapi.storage import PART_BYTES
+from imageapi.store.storage import PART_BYTES
 from local.apigw import HttpResponse
 from local.invokers import call_handler
 from local.services import ensure_bucket, moto_s3, s3_client
@@ -123,7 +123,7 @@ def database_refusing(services: dict[str, str]) -> Iterator[None]:
 
 
 def note_objects_written(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from imageapi.storage import StreamingUpload
+    from imageapi.store.storage import StreamingUpload
 
     written: list[str] = []
     commit = StreamingUpload.commit
@@ -231,17 +231,17 @@ def test_client_disconnecting_mid_upload_leaves_nothing(
 
 CRASHING_UPLOAD = """
 import os, sys, uuid
-import imageapi.repository
-from imageapi.db import get_database
-from imageapi.forms import FilePart, UploadForm
-from imageapi.settings import get_settings
-from imageapi.storage import StreamingUpload, get_storage
-from imageapi.uploads import store_upload
+import imageapi.store.repository
+from imageapi.store.db import get_database
+from imageapi.http.forms import FilePart, UploadForm
+from imageapi.core.settings import get_settings
+from imageapi.store.storage import StreamingUpload, get_storage
+from imageapi.routes.uploads import store_upload
 
 def crash(*args, **kwargs):
     os._exit(17)  # the process dies between the object write and the row insert
 
-imageapi.repository.insert_image = crash
+imageapi.store.repository.insert_image = crash
 image_id = uuid.uuid4()
 part = FilePart(filename="a.png")
 part.sink = StreamingUpload(get_storage(), key=f"images/{image_id}", content_type=lambda: "image/png")
@@ -253,7 +253,7 @@ store_upload(form, image_id=image_id, db=get_database(), settings=get_settings()
 
 def run_reconcile(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imageapi.reconcile", "--grace-minutes", "0", *args],
+        [sys.executable, "-m", "imageapi.store.reconcile", "--grace-minutes", "0", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-import imageapi.db
-from imageapi.migrate import apply_migrations
+import imageapi.store.db
+from imageapi.store.migrate import apply_migrations
 from local.services import embedded_postgres, moto_s3
 from tests.conftest import Stores
 from tests.support.api import Api
@@ -126,13 +126,13 @@ def rotation(
     found.arn = client.create_secret(
         Name=f"imageapi/{time.monotonic_ns()}", SecretString=found.secret("first-password")
     )["ARN"]
-    fetch = imageapi.db._conninfo_from_secret
+    fetch = imageapi.store.db._conninfo_from_secret
 
     def counted(arn: str) -> str:  # the real fetch, counted
         found.fetches.append(arn)
         return fetch(arn)
 
-    monkeypatch.setattr(imageapi.db, "_conninfo_from_secret", counted)
+    monkeypatch.setattr(imageapi.store.db, "_conninfo_from_secret", counted)
     with layer_env(
         monkeypatch, DATABASE_URL=None, DATABASE_SECRET_ARN=found.arn, DATABASE_SECRET_REFRESH_SECONDS="3600"
     ):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from imageapi.reconcile import reconcile
+from imageapi.store.reconcile import reconcile
 from tests.conftest import Stores
 from tests.faults.test_faults import assert_unavailable, database_refusing, use
 from tests.support.api import Api

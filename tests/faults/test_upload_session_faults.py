@@ -91,7 +91,7 @@ def test_a_store_enforcing_the_signed_length_refuses_more_bytes(
 def test_reconcile_removes_abandoned_sessions_and_their_files(
     stores: Stores, services: dict[str, str]
 ) -> None:
-    from imageapi.reconcile import reconcile
+    from imageapi.store.reconcile import reconcile
 
     api = Api(EventTarget())
     abandoned = send(api, PNG)

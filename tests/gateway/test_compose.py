@@ -235,7 +235,7 @@ def test_every_variable_comes_from_env_example() -> None:
 
 def test_the_dockerignore_check_follows_dockers_rules() -> None:
     allowed = _dockerignore_allows
-    assert allowed("layers/common/imageapi/migrate.py")
+    assert allowed("layers/common/imageapi/store/migrate.py")
     assert allowed("docker/function-entrypoint.sh")
     assert not allowed("docker/local.Dockerfile")  # docker/ is excluded but for one file
     assert not allowed("tests/conftest.py")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from imageapi.pagination import encode_cursor
+from imageapi.http.pagination import encode_cursor
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import HTML, SVG, TEXT, make_image, png_declaring, webp_nesting_frames

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from imageapi.logs import JsonFormatter
+from imageapi.core.logs import JsonFormatter
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import make_image

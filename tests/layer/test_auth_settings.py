@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from imageapi.settings import MIN_TOKEN_CHARS, Settings
+from imageapi.core.settings import MIN_TOKEN_CHARS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "first-token-0123456789"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from imageapi.errors import ApiError, Unprocessable, UnsupportedMediaType
-from imageapi.imaging import ImageInfo
-from imageapi.inspection import ImageInspector
+from imageapi.core.errors import ApiError, Unprocessable, UnsupportedMediaType
+from imageapi.formats.imaging import ImageInfo
+from imageapi.formats.inspection import ImageInspector
 from tests.support.corpus import FILES, JPEG_VARIANTS, MANIFEST, VARIANTS, expected, read
 
 MAX_PIXELS = 178_956_970

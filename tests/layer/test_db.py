@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from imageapi.db import Database, _Pool, _SingleConnection, get_database, resolve_conninfo
-from imageapi.errors import DatabaseUnavailable
-from imageapi.migrate import apply_migrations, pending_files
-from imageapi.settings import Settings, get_settings
+from imageapi.core.errors import DatabaseUnavailable
+from imageapi.core.settings import Settings, get_settings
+from imageapi.store.db import Database, _Pool, _SingleConnection, get_database, resolve_conninfo
+from imageapi.store.migrate import apply_migrations, pending_files
 from tests.support.layer import layer_env
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imageapi.errors import Unprocessable, UnsupportedMediaType
-from imageapi.inspection import ImageInspector
+from imageapi.core.errors import Unprocessable, UnsupportedMediaType
+from imageapi.formats.inspection import ImageInspector
 from tests.support.images import make_image, png_declaring
 
 

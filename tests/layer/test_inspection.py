@@ -11,10 +11,10 @@ import tracemalloc
 import pytest
 from PIL import Image
 
-from imageapi import bmff
-from imageapi.errors import Unprocessable, UnsupportedMediaType
-from imageapi.imaging import ImageInfo, accepted_type, sniff
-from imageapi.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
+from imageapi.core.errors import Unprocessable, UnsupportedMediaType
+from imageapi.formats import bmff
+from imageapi.formats.imaging import ImageInfo, accepted_type, sniff
+from imageapi.formats.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
 from tests.support.corpus import read, samsung_trailer, without_eoi
 from tests.support.images import make_image, png_chunk, webp_nesting_frames
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from imageapi import repository
+from imageapi.store import repository
 from tests.conftest import Stores
 from tests.support.rows import image_row
 

@@ -9,8 +9,8 @@ import struct
 import pytest
 from PIL import Image
 
-from imageapi.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
-from imageapi.markup import ANGLE_ALLOWANCE
+from imageapi.formats.inspection import BYTES_PER_STEP, STEP_ALLOWANCE, ImageInspector
+from imageapi.formats.markup import ANGLE_ALLOWANCE
 from tests.support.images import make_image, png_chunk, png_declaring
 
 SCRIPT = b"<script>alert(1)</script>"

@@ -1,4 +1,4 @@
-"""`python -m imageapi.migrate --wait`, as compose's `migrate` service runs it, against the real
+"""`python -m imageapi.store.migrate --wait`, as compose's `migrate` service runs it, against the real
 PostgreSQL: it waits for a server that is not listening yet, gives up after the time allowed
 with one clear line, and does not wait on what the server itself refuses."""
 
@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from imageapi.migrate import pending_files
+from imageapi.store.migrate import pending_files
 from tests.support.late_port import Address, late_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def empty_database(services: dict[str, str]) -> Iterator[str]:
 
 def start_migrate(database_url: str, *, wait: float) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT / "layers" / "common")}
-    command = [sys.executable, "-m", "imageapi.migrate", "--wait", str(wait)]
+    command = [sys.executable, "-m", "imageapi.store.migrate", "--wait", str(wait)]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from imageapi.errors import BadRequest
-from imageapi.pagination import decode_cursor, encode_cursor
+from imageapi.core.errors import BadRequest
+from imageapi.http.pagination import decode_cursor, encode_cursor
 
 SECRET = b"secret"
 
@@ -36,7 +36,7 @@ def test_another_secret_is_refused() -> None:
 )
 def test_a_signed_payload_of_another_shape_is_a_bad_request(payload: bytes) -> None:
     """Such as a cursor from before the listing was ordered by commit_seq."""
-    from imageapi.pagination import _sign
+    from imageapi.http.pagination import _sign
 
     body = base64.urlsafe_b64encode(payload).rstrip(b"=")
     with pytest.raises(BadRequest, match="Invalid cursor"):

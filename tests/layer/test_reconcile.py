@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from imageapi import repository
-from imageapi.reconcile import PREFIX, handler, reconcile
-from imageapi.settings import get_settings
-from imageapi.storage import Storage, get_storage, make_client
+from imageapi.core.settings import get_settings
+from imageapi.store import repository
+from imageapi.store.reconcile import PREFIX, handler, reconcile
+from imageapi.store.storage import Storage, get_storage, make_client
 from tests.conftest import Stores, _free_port
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
@@ -72,7 +72,7 @@ def test_rows_without_objects_are_reported_and_deleted_only_when_asked(
 ) -> None:
     kept = [add_image(stores) for _ in range(3)]
     lost = add_image(stores, obj=False)
-    with caplog.at_level(logging.WARNING, logger="imageapi.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="imageapi.store.reconcile"):
         report = reconcile(apply=True, grace=NO_GRACE, max_share=1)
     assert report.rows_without_objects == [lost] and report.deleted_rows == 0
     assert len(stores.rows()) == 4
@@ -90,7 +90,7 @@ def test_the_scheduled_run_deletes_orphan_objects_but_never_rows(
     for _ in range(3):
         add_image(stores)
     orphan, lost = add_image(stores, row=False), add_image(stores, obj=False)
-    monkeypatch.setattr("imageapi.reconcile.GRACE", NO_GRACE)  # the orphan is seconds old
+    monkeypatch.setattr("imageapi.store.reconcile.GRACE", NO_GRACE)  # the orphan is seconds old
     with layer_env(monkeypatch, RECONCILE_MAX_SHARE="0.5"):
         result = handler({"apply": True, "delete_rows": True}, None)  # an event cannot ask for rows
     assert result["stopped"] is None and result["deleted_objects"] == 1 and result["deleted_rows"] == 0
@@ -131,7 +131,7 @@ def test_more_than_the_allowed_share_deletes_nothing(stores: Stores) -> None:
 
 
 def test_the_report_is_json_and_the_cli_exits_1_when_stopped(stores: Stores, capsys: Any) -> None:
-    from imageapi.reconcile import main
+    from imageapi.store.reconcile import main
 
     add_image(stores, obj=False)
     assert main(["--apply", "--delete-rows", "--grace-minutes", "0"]) == 1

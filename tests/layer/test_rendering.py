@@ -1,4 +1,4 @@
-"""imageapi.rendering on real files: what the thumbnail function does to each kind of image."""
+"""imageapi.formats.rendering on real files: what the thumbnail function does to each kind of image."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imageapi.rendering import Undecodable, render_thumbnail
+from imageapi.formats.rendering import Undecodable, render_thumbnail
 from tests.support import corpus
 from tests.support.images import png_declaring
 from tests.support.photos import PHOTOS, photo
@@ -119,7 +119,7 @@ def test_what_cannot_be_decoded_is_undecodable(data: bytes) -> None:
 # VmHWM, not getrusage's ru_maxrss: Linux carries that over from the forking process (pytest).
 RSS_OF_A_RENDER = """
 import re, sys
-from imageapi.rendering import render_thumbnail
+from imageapi.formats.rendering import render_thumbnail
 data = sys.stdin.buffer.read()
 render_thumbnail(data, size=256, max_pixels=10**9)
 status = open("/proc/self/status").read()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imageapi.settings import Settings
+from imageapi.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = {"DEV_DATA_DIR", "DEV_HOST", "DEV_PORT"}

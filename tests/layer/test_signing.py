@@ -12,7 +12,7 @@ from tests.support.layer import layer_env
 def test_on_aws_urls_use_the_regional_virtual_hosted_address(
     services: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imageapi.storage import get_storage
+    from imageapi.store.storage import get_storage
 
     aws = {
         "S3_ENDPOINT_URL": None,
@@ -38,7 +38,7 @@ def test_on_aws_urls_use_the_regional_virtual_hosted_address(
 
 
 def test_without_a_declared_checksum_only_length_and_type_are_signed(services: dict[str, str]) -> None:
-    from imageapi.storage import get_storage
+    from imageapi.store.storage import get_storage
 
     url, headers = get_storage().presigned_put(
         key="incoming/abc", size=5, content_type="application/octet-stream", sha256_base64=None, expires_in=60

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from imageapi.settings import Settings
-from imageapi.storage import Storage, StreamingUpload, make_client
+from imageapi.core.settings import Settings
+from imageapi.store.storage import Storage, StreamingUpload, make_client
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
 from tests.support.images import make_image
@@ -106,7 +106,7 @@ class _Records(logging.Handler):
 
 
 def test_start_up_log_names_the_source_not_the_credentials(services: dict[str, str]) -> None:
-    logger = logging.getLogger("imageapi.storage")
+    logger = logging.getLogger("imageapi.store.storage")
     handler, level = _Records(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -125,7 +125,7 @@ def test_start_up_log_names_the_source_not_the_credentials(services: dict[str, s
 @pytest.fixture
 def via_localstack(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The whole API with S3 reached only through LOCALSTACK_HOST."""
-    from imageapi.storage import get_storage
+    from imageapi.store.storage import get_storage
 
     localstack_host = urlsplit(services["S3_ENDPOINT_URL"]).netloc
     with layer_env(monkeypatch, S3_ENDPOINT_URL=None, LOCALSTACK_HOST=localstack_host):

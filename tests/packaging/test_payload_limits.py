@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from imageapi.forms import FORM_OVERHEAD_BYTES
+from imageapi.http.forms import FORM_OVERHEAD_BYTES
 from local.routes import read_template
 from tests.conftest import Stores
 from tests.packaging.support import Build, invoke_isolated

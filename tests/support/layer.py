@@ -10,9 +10,9 @@ import pytest
 
 def reset_layer_caches() -> None:
     """Makes the layer read its settings again (closing the cached database connection)."""
-    from imageapi.db import get_database
-    from imageapi.settings import get_settings
-    from imageapi.storage import get_storage
+    from imageapi.core.settings import get_settings
+    from imageapi.store.db import get_database
+    from imageapi.store.storage import get_storage
 
     if get_database.cache_info().currsize:
         get_database().close()

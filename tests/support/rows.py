@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from imageapi.schemas import ImageCreate
+from imageapi.core.schemas import ImageCreate
 
 
 def image_row(

@@ -37,7 +37,7 @@ RESTORED_COPIES = 2
 
 
 def _backend_pid() -> int:
-    from imageapi.db import get_database
+    from imageapi.store.db import get_database
 
     return int(get_database().run(lambda conn: conn.info.backend_pid))
 
@@ -60,7 +60,7 @@ def _restored(handlers: dict[str, Any], write_fd: int, random_state: Any) -> Non
         asyncio.set_event_loop(asyncio.new_event_loop())  # not the parent's epoll instance
         for hook, args, kwargs in get_after_restore():  # in order of registration
             hook(*args, **kwargs)
-        from imageapi.storage import get_storage
+        from imageapi.store.storage import get_storage
 
         report["requests"] = _serve(handlers)
         report["backend_pid"] = _backend_pid()
@@ -76,8 +76,8 @@ def _restored(handlers: dict[str, Any], write_fd: int, random_state: Any) -> Non
 
 
 def main() -> int:
-    from imageapi.db import get_database
-    from imageapi.storage import _data_loader, get_storage
+    from imageapi.store.db import get_database
+    from imageapi.store.storage import _data_loader, get_storage
 
     handlers = {
         route.function: load_handler(route)

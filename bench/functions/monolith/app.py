@@ -7,14 +7,14 @@ from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from imageapi.api import create_app, error_responses
-from imageapi.deps import DbDep, SettingsDep
-from imageapi.downloads import FILE_RESPONSES, file_response
-from imageapi.images import find_image
-from imageapi.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
-from imageapi.schemas import UPLOAD_REQUEST_BODY, ImagePublic, ImagesPublic
-from imageapi.storage import StorageDep
-from imageapi.uploads import upload
+from imageapi.core.schemas import UPLOAD_REQUEST_BODY, ImagePublic, ImagesPublic
+from imageapi.http.api import create_app, error_responses
+from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.routes.downloads import FILE_RESPONSES, file_response
+from imageapi.routes.images import find_image
+from imageapi.routes.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
+from imageapi.routes.uploads import upload
+from imageapi.store.storage import StorageDep
 
 app = create_app(title="Image API (monolith)")
 

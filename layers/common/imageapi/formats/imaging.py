@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UnsupportedMediaType
+from imageapi.core.errors import UnsupportedMediaType
 
 # The type each accepted file gets, and the extension its download is named with.
 EXTENSIONS = {

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+from imageapi.core.errors import Unprocessable, UnsupportedMediaType
+
 from .containers import REST, Facts, Marker, Read, Rest, Span, Step, Walker, walker
-from .errors import Unprocessable, UnsupportedMediaType
 from .imaging import EXTENSIONS, ImageInfo, accepted_type, sniff
 from .markup import MarkupSearch
 

@@ -16,12 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from imageapi.core.errors import ApiError, Unauthorized
+from imageapi.core.logs import configure_logging, request_id
+from imageapi.core.schemas import ErrorBody
+from imageapi.core.settings import get_settings
+
 from . import snapstart
 from .basepath import BasePath
-from .errors import ApiError, Unauthorized
-from .logs import configure_logging, request_id
-from .schemas import ErrorBody
-from .settings import get_settings
 
 log = logging.getLogger("imageapi.access")
 

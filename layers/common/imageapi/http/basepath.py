@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .settings import get_settings
+from imageapi.core.settings import get_settings
 
 _PARAMETER = re.compile(r"\{([^{}+]+)\+?\}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import ApiError
+from imageapi.core.errors import ApiError
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from .db import Database, get_database
-from .settings import Settings, get_settings
+from imageapi.core.settings import Settings, get_settings
+from imageapi.store.db import Database, get_database
 
 
 async def settings() -> Settings:

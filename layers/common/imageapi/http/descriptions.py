@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from .errors import Unprocessable
-from .schemas import DESCRIPTION_MAX_CHARS
+from imageapi.core.errors import Unprocessable
+from imageapi.core.schemas import DESCRIPTION_MAX_CHARS
 
 
 def clean_description(text: str) -> str:

@@ -13,8 +13,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from .inspection import ImageInspector
+from imageapi.core.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from imageapi.formats.inspection import ImageInspector
 
 FIELD_MAX_BYTES = 16 * 1024  # 1000 characters of up to 4 UTF-8 bytes, with room to spare
 FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers, the description

@@ -6,9 +6,9 @@ from datetime import UTC
 
 from fastapi import Request
 
-from .layout import DEFAULT_THUMBNAIL_SIZE
-from .schemas import ImagePublic, ImageRow
-from .settings import get_settings
+from imageapi.core.schemas import ImagePublic, ImageRow
+from imageapi.core.settings import get_settings
+from imageapi.store.layout import DEFAULT_THUMBNAIL_SIZE
 
 IMAGES_PATH = "/api/v1/images/"
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 
-from .errors import BadRequest
+from imageapi.core.errors import BadRequest
 
 _INVALID = "Invalid cursor: use the next_cursor value of a previous page"
 

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from mangum import Mangum
 
-from .settings import get_settings
+from imageapi.core.settings import get_settings
 
 PRIME_PATH = "/_snapstart/prime"  # matches no route: the request touches no database and no S3
 
@@ -55,7 +55,7 @@ def prime(app: FastAPI) -> None:
     response = Mangum(app, lifespan="off")(_prime_event(), context)
     if response["statusCode"] != 404:
         log.warning("priming request answered %s", response["statusCode"])
-    storage = sys.modules.get(f"{__package__}.storage")
+    storage = sys.modules.get("imageapi.store.storage")
     if storage is not None:  # only functions that use S3 have imported it
         storage.prime_client_data()
 
@@ -63,12 +63,12 @@ def prime(app: FastAPI) -> None:
 def drop_connections() -> None:
     """Closes the database connection and forgets the S3 clients, the settings and the upload
     workers; each is made again when next needed."""
-    db = sys.modules.get(f"{__package__}.db")
+    db = sys.modules.get("imageapi.store.db")
     if db is not None:  # the gallery page never imports it
         if db.get_database.cache_info().currsize:
             db.get_database().close()
         db.get_database.cache_clear()
-    storage = sys.modules.get(f"{__package__}.storage")
+    storage = sys.modules.get("imageapi.store.storage")
     if storage is not None:
         storage.get_storage.cache_clear()
         storage.StreamingUpload.stop_workers()

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from . import repository
-from .db import Database
-from .errors import NotFound, StorageUnavailable
-from .layout import thumbnail_keys
-from .storage import Storage
+from imageapi.core.errors import NotFound, StorageUnavailable
+from imageapi.store import repository
+from imageapi.store.db import Database
+from imageapi.store.layout import thumbnail_keys
+from imageapi.store.storage import Storage
 
 log = logging.getLogger(__name__)
 

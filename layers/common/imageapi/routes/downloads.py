@@ -9,15 +9,16 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from .conditional import none_match, requested_range
-from .db import Database
-from .errors import ApiError
-from .filenames import content_disposition
+from imageapi.core.errors import ApiError
+from imageapi.core.schemas import ImageRow
+from imageapi.core.settings import get_settings
+from imageapi.formats.imaging import ACCEPTED_TYPES
+from imageapi.http.conditional import none_match, requested_range
+from imageapi.http.filenames import content_disposition
+from imageapi.store.db import Database
+from imageapi.store.storage import ObjectMissing, Storage
+
 from .images import get_row
-from .imaging import ACCEPTED_TYPES
-from .schemas import ImageRow
-from .settings import get_settings
-from .storage import ObjectMissing, Storage
 
 
 class FileMissing(ApiError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.responses import HTMLResponse
 
-from .settings import Settings
+from imageapi.core.settings import Settings
 
 # Scripts and styles are the page's own, inline; images are blob: URLs of authorised fetches;
 # a large file's upload session may send its bytes straight to the bucket (another origin);

@@ -6,11 +6,11 @@ import uuid
 
 from fastapi import Request
 
-from . import repository
-from .db import Database
-from .errors import NotFound
-from .links import base_url, to_public
-from .schemas import ImagePublic, ImageRow
+from imageapi.core.errors import NotFound
+from imageapi.core.schemas import ImagePublic, ImageRow
+from imageapi.http.links import base_url, to_public
+from imageapi.store import repository
+from imageapi.store.db import Database
 
 
 def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:

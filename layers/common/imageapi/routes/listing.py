@@ -6,12 +6,12 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from . import repository
-from .db import Database
-from .links import IMAGES_PATH, base_url, to_public
-from .pagination import encode_cursor, read_cursor
-from .schemas import ImagesPublic
-from .settings import Settings
+from imageapi.core.schemas import ImagesPublic
+from imageapi.core.settings import Settings
+from imageapi.http.links import IMAGES_PATH, base_url, to_public
+from imageapi.http.pagination import encode_cursor, read_cursor
+from imageapi.store import repository
+from imageapi.store.db import Database
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

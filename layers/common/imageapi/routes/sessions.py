@@ -17,15 +17,8 @@ import psycopg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from . import repository
-from .db import Database
-from .descriptions import clean_description
-from .errors import ApiError, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from .filenames import sanitize_filename
-from .imaging import ACCEPTED_TYPES, UNSUPPORTED_TYPE
-from .inspection import ImageInspector
-from .links import base_url, image_url, to_public
-from .schemas import (
+from imageapi.core.errors import ApiError, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from imageapi.core.schemas import (
     ImageCreate,
     ImageRow,
     UploadRequest,
@@ -33,8 +26,15 @@ from .schemas import (
     UploadSessionPublic,
     UploadSessionRow,
 )
-from .settings import Settings
-from .storage import ObjectChanged, ObjectMissing, Storage
+from imageapi.core.settings import Settings
+from imageapi.formats.imaging import ACCEPTED_TYPES, UNSUPPORTED_TYPE
+from imageapi.formats.inspection import ImageInspector
+from imageapi.http.descriptions import clean_description
+from imageapi.http.filenames import sanitize_filename
+from imageapi.http.links import base_url, image_url, to_public
+from imageapi.store import repository
+from imageapi.store.db import Database
+from imageapi.store.storage import ObjectChanged, ObjectMissing, Storage
 
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PATH = "/api/v1/uploads"

@@ -10,15 +10,16 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .conditional import none_match
-from .db import Database
-from .errors import ApiError, StorageUnavailable, Unprocessable
+from imageapi.core.errors import ApiError, StorageUnavailable, Unprocessable
+from imageapi.core.schemas import ImageRow
+from imageapi.core.settings import Settings
+from imageapi.formats.rendering import RENDER_VERSION, Undecodable, render_thumbnail
+from imageapi.http.conditional import none_match
+from imageapi.store.db import Database
+from imageapi.store.layout import thumbnail_key
+from imageapi.store.storage import ObjectMissing, Storage
+
 from .images import get_row
-from .layout import thumbnail_key
-from .rendering import RENDER_VERSION, Undecodable, render_thumbnail
-from .schemas import ImageRow
-from .settings import Settings
-from .storage import ObjectMissing, Storage
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from . import repository
-from .db import Database, NotYet
-from .descriptions import clean_description
-from .errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
-from .filenames import sanitize_filename
-from .forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
-from .imaging import accepted_type
-from .links import base_url, image_url, to_public
-from .schemas import ImageCreate, ImageRow
-from .settings import Settings
-from .storage import Storage, StreamingUpload
+from imageapi.core.errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
+from imageapi.core.schemas import ImageCreate, ImageRow
+from imageapi.core.settings import Settings
+from imageapi.formats.imaging import accepted_type
+from imageapi.http.descriptions import clean_description
+from imageapi.http.filenames import sanitize_filename
+from imageapi.http.forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
+from imageapi.http.links import base_url, image_url, to_public
+from imageapi.store import repository
+from imageapi.store.db import Database, NotYet
+from imageapi.store.storage import Storage, StreamingUpload
 
 FIELDS = {"file", "description"}
 SESSIONS_PATH = "/api/v1/uploads"  # upload sessions: the client sends the bytes straight to S3

@@ -25,8 +25,8 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .errors import DatabaseUnavailable
-from .settings import Settings, get_settings
+from imageapi.core.errors import DatabaseUnavailable
+from imageapi.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Applies the versioned SQL files in migrations/ once each, in name order.
 
-Run it with `python -m imageapi.migrate [--wait SECONDS]`; on AWS, `handler` runs it as a
+Run it with `python -m imageapi.store.migrate [--wait SECONDS]`; on AWS, `handler` runs it as a
 CloudFormation custom resource at deploy time (or when invoked directly)."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 import psycopg
 
+from imageapi.core.settings import get_settings
+
 from .db import resolve_conninfo
-from .settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_ID = 0x1A6E_0001  # serialises concurrent runs (several deploys, dev servers)
@@ -144,7 +145,7 @@ def _send_cfn_response(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imageapi.migrate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m imageapi.store.migrate", description=__doc__)
     parser.add_argument(
         "--wait",
         type=float,

@@ -1,7 +1,7 @@
 """Finds what a crash can leave behind: objects without rows, rows without objects, and
 thumbnails without rows (a deletion whose object removal failed).
 
-`python -m imageapi.reconcile` reports them (a dry run). `--apply` deletes objects without rows;
+`python -m imageapi.store.reconcile` reports them (a dry run). `--apply` deletes objects without rows;
 rows without objects are deleted only with `--delete-rows` as well, since a row is metadata
 that nothing else can recreate. On AWS, `handler` runs on a schedule and deletes orphan
 objects only. Any run stops without deleting anything when the listing looks wrong."""
@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from imageapi.core.errors import StorageUnavailable
+from imageapi.core.settings import get_settings
+
 from . import repository
 from .db import Database, get_database
-from .errors import StorageUnavailable
 from .layout import THUMBNAILS_PREFIX, image_id_of_thumbnail
-from .settings import get_settings
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
@@ -194,7 +195,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imageapi.reconcile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m imageapi.store.reconcile", description=__doc__)
     parser.add_argument("--apply", action="store_true", help="delete objects without rows")
     parser.add_argument(
         "--delete-rows", action="store_true", help="with --apply, also delete rows without objects"

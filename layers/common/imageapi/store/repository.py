@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-from .schemas import ImageCreate, ImageRow, ListedImageRow, UploadSessionRow
+from imageapi.core.schemas import ImageCreate, ImageRow, ListedImageRow, UploadSessionRow
 
 _COLUMNS = (
     "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, orientation,"

@@ -19,8 +19,8 @@ import botocore.session
 from botocore.config import Config
 from fastapi import Depends
 
-from .errors import StorageUnavailable
-from .settings import Settings, get_settings
+from imageapi.core.errors import StorageUnavailable
+from imageapi.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""What an HEIF or AVIF file's `meta` box says: the primary item's size, and where its items'
-data lies (ISO/IEC 23008-12 over ISO-BMFF, ISO/IEC 14496-12).
+"""HEIF and AVIF (ISO/IEC 23008-12 over ISO-BMFF, ISO/IEC 14496-12): the walk over the top-level
+boxes, and what the `meta` box says (the primary item's size, where its items' data lies).
 
 The `meta` box is small (item list, locations, properties) and read whole; the coded images it
-points at, usually in `mdat`, are not read."""
+points at, usually in `mdat`, are passed over."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import exif
+from .containers import EXIF_MAX_BYTES, Facts, Read, Span, Walker
 
 MAX_ITEMS = 10_000  # an iPhone photo's grid has a few dozen tiles
 
@@ -202,3 +203,67 @@ def _uint(data: bytes, at: int, size: int) -> int:
     if at + size > len(data):
         raise ValueError("box ends early")
     return int.from_bytes(data[at : at + size], "big")
+
+
+# The walk over the top-level boxes of an HEIF or AVIF file, as it streams.
+
+META_MAX_BYTES = 16 * 1024 * 1024  # an HEIF `meta` box: a phone photo's is a few KiB
+_UNTIL_THE_END = 1 << 62  # a box whose size says it runs to the end of the file
+
+
+def _box_type(kind: bytes) -> bool:
+    return all(0x20 <= c <= 0x7E or c == 0xA9 for c in kind)
+
+
+def walk(facts: Facts) -> Walker:
+    """Top-level boxes one after another; the image ends where they do. `meta` is read whole;
+    `mdat` (the coded images) is passed over, except the metadata items `meta` locates in it."""
+    position = 0
+    meta: Meta | None = None
+    while True:
+        facts.ended = meta is not None  # between boxes, once the image is described
+        header = yield Read(8)
+        size, kind = struct.unpack(">I4s", header)
+        if not _box_type(kind):
+            return  # not a box: a trailer (zero padding, for one)
+        header_size = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", (yield Read(8)))
+            header_size = 16
+        elif size == 0:
+            size = _UNTIL_THE_END
+        if size < header_size:
+            return
+        facts.ended = size == _UNTIL_THE_END and meta is not None
+        body = size - header_size
+        start = position + header_size
+        if kind == b"meta" and meta is None and body <= META_MAX_BYTES:
+            meta = read_meta((yield Read(body)))
+            facts.width, facts.height = meta.width, meta.height
+            facts.needed = meta.data_end
+            if meta.orientation is not None:
+                facts.exif_seen, facts.orientation = True, meta.orientation
+        elif kind == b"mdat" and meta is not None:
+            yield from _mdat(facts, meta, start, body)
+        else:
+            yield Span(body, scan=kind != b"mdat")
+        position += size
+
+
+def _mdat(facts: Facts, meta: Meta, start: int, size: int) -> Walker:
+    """Coded image data, passed over, but the Exif item is read and XMP items are searched."""
+    regions = [(extent, True) for extent in meta.text]
+    if meta.exif is not None:
+        regions.append((meta.exif, False))
+    at = start
+    for extent, is_text in sorted(regions, key=lambda region: region[0].offset):
+        if extent.offset < at or extent.offset + extent.length > start + size:
+            continue  # outside this box, or overlapping the last region
+        yield Span(extent.offset - at, scan=False)
+        if is_text or extent.length > EXIF_MAX_BYTES or facts.exif_seen:
+            yield Span(extent.length, scan=True)
+        else:
+            facts.exif_seen = True
+            facts.orientation = exif_item_orientation((yield Read(extent.length)))
+        at = extent.offset + extent.length
+    yield Span(start + size - at, scan=False)

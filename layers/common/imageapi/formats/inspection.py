@@ -20,7 +20,8 @@ import re
 
 from imageapi.core.errors import Unprocessable, UnsupportedMediaType
 
-from .containers import REST, Facts, Marker, Read, Rest, Span, Step, Walker, walker
+from . import bmff, gif, jpeg, png, webp
+from .containers import REST, Facts, Marker, Read, Rest, Span, Step, Walker
 from .imaging import EXTENSIONS, ImageInfo, accepted_type, sniff
 from .markup import MarkupSearch
 
@@ -38,6 +39,21 @@ BYTES_PER_STEP = 128  # a GIF's sub-blocks, the smallest real structures, take o
 # A JPEG marker inside scan data: 0xFF and a byte that is not a stuffed zero or a restart marker
 # (a fill 0xFF counts: the walker reads on). A leading literal keeps the search at C speed.
 _JPEG_MARKER = re.compile(rb"\xff([^\x00\xd0-\xd7])")
+
+
+def walker(head: bytes, facts: Facts) -> Walker | None:
+    """The walker for the format the first 12 bytes announce, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return jpeg.walk(facts)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return png.walk(facts)
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return gif.walk(facts)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return webp.walk(facts)
+    if head[4:8] == b"ftyp":
+        return bmff.walk(facts)
+    return None
 
 
 class ImageInspector:

@@ -140,7 +140,7 @@ def test_each_artifact_holds_only_its_own_function(build: Build) -> None:
 def test_layer_holds_the_package_and_linux_wheels_for_the_architecture(build: Build) -> None:
     layer = build.layer
     assert (layer / "imageapi" / "__init__.py").is_file()
-    assert sorted(p.name for p in (layer / "imageapi" / "migrations").glob("*.sql"))
+    assert sorted(p.name for p in (layer / "imageapi" / "store" / "migrations").glob("*.sql"))
     assert not {"tests", "functions", "local"} & {p.name for p in layer.iterdir()}
     [architecture] = build.template["Globals"]["Function"]["Architectures"]
     for wheel in ("psycopg_binary", "pydantic_core"):  # compiled: built for one platform

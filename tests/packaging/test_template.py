@@ -311,10 +311,10 @@ def test_upload_sessions_least_privilege(deployed: dict[str, dict[str, Any]]) ->
     for resources in deployed.values():
         # create signs a PUT to incoming/ and reads nothing
         assert object_grants(resources, "CreateUploadFunction") == {"incoming/*": {"s3:PutObject"}}
-        # complete reads and deletes incoming/, writes images/ (deleting its own copy on failure)
+        # complete reads and deletes incoming/, streams to images/ (removing its object on failure)
         assert object_grants(resources, "CompleteUploadFunction") == {
             "incoming/*": {"s3:GetObject", "s3:DeleteObject"},
-            "images/*": {"s3:PutObject", "s3:DeleteObject"},
+            "images/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
             "bucket": {"s3:ListBucket"},
         }
         assert object_grants(resources, "ReconcileFunction") == {

@@ -1,4 +1,5 @@
-"""POST /api/v1/images/: validate the form, stream the file into the bucket, store the row.
+"""POST /api/v1/images/: validate the form while its file streams into the bucket, then publish
+it (store.publish, the path upload sessions take too).
 
 Either both the object and the row exist afterwards, or neither does, or (when the database
 failed and whether the row committed cannot be learnt in time) the object stays for reconcile
@@ -8,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
-import psycopg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imageapi.core.errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
+from imageapi.core.errors import PayloadTooLarge, Unprocessable
 from imageapi.core.schemas import ImageCreate, ImageRow
 from imageapi.core.settings import Settings
 from imageapi.formats.imaging import accepted_type
@@ -23,8 +22,8 @@ from imageapi.http.descriptions import clean_description
 from imageapi.http.filenames import sanitize_filename
 from imageapi.http.forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
 from imageapi.http.links import base_url, image_url, to_public
-from imageapi.store import repository
-from imageapi.store.db import Database, NotYet
+from imageapi.store.db import Database
+from imageapi.store.publish import publish
 from imageapi.store.storage import Storage, StreamingUpload
 
 FIELDS = {"file", "description"}
@@ -69,8 +68,8 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
 
 
 def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, settings: Settings) -> ImageRow:
-    """Validates the received form, makes its object visible, then writes the row (blocking).
-    If this raises, the caller discards the form's sinks, which removes a committed object too."""
+    """Validates the received form, then publishes it: the object, then the row (blocking). If
+    this raises, the caller discards the form's sinks; the object stays only if the row may exist."""
     unknown = (set(form.fields) | set(form.files)) - FIELDS
     if unknown:
         raise Unprocessable("Unexpected form field: send only file and description")
@@ -92,54 +91,7 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
         height=info.height,
         orientation=info.orientation,
     )
-    part.sink.commit()
-    return _insert_row(image, sink=part.sink, db=db)
-
-
-def _insert_row(image: ImageCreate, *, sink: StreamingUpload, db: Database) -> ImageRow:
-    """Writes the row. When that fails after the INSERT may have reached the server, the
-    outcome is asked on a fresh connection: a row found is the upload's success; a row certainly
-    absent lets the caller delete the object; an unknown outcome keeps the object (503)."""
-    backends: list[int] = []
-
-    def insert(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> ImageRow:
-        backends.append(conn.info.backend_pid)  # from here on the INSERT may reach the server
-        return repository.insert_image(conn, image=image)
-
-    try:
-        return db.run(insert, image=image)
-    except DatabaseUnavailable:
-        if not backends:
-            raise  # no INSERT was sent: no row, and the caller deletes the object
-        try:
-            row = db.run_on_fresh_connection(_written_row, image_id=image.id, backends=backends)
-        except DatabaseUnavailable:
-            sink.keep()
-            log.error(
-                "upload outcome unknown: the object is kept for reconcile",
-                extra={"fields": {"image_key": image.object_key}},
-            )
-            raise
-        if row is None:
-            raise
-        log.warning(
-            "the row was written though its acknowledgement was lost",
-            extra={"fields": {"image_key": image.object_key}},
-        )
-        return row
-
-
-def _written_row(
-    conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID, backends: list[int]
-) -> ImageRow | None:
-    """The row if it exists; None only once it certainly never will: the server processes that
-    ran the INSERT have ended, so no transaction of theirs can still commit."""
-    row = repository.get_image(conn, image_id=image_id)
-    if row is not None:
-        return row
-    if any(repository.backend_running(conn, pid=pid) for pid in backends):
-        raise NotYet("the INSERT's server process is still running")
-    return repository.get_image(conn, image_id=image_id)  # a new snapshot, taken after they ended
+    return publish(part.sink, image, db=db)
 
 
 def _description(form: UploadForm) -> str:

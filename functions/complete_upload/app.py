@@ -21,10 +21,10 @@ app = create_app(title="Complete upload")
     response_model=ImagePublic,
     responses=error_responses(404, 409, 415),
 )
-def complete_upload(
+async def complete_upload(
     upload_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
-    return complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
+    return await complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
 
 
 handler = Mangum(app, lifespan="off")

@@ -19,10 +19,10 @@ app = create_app(title="Create upload")
     response_model=UploadSessionPublic,
     responses=error_responses(400, 413, 415),
 )
-def create_upload(
+async def create_upload(
     body: UploadSessionCreate, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
-    return create_session(request, body=body, db=db, storage=storage, settings=settings)
+    return await create_session(request, body=body, db=db, storage=storage, settings=settings)
 
 
 handler = Mangum(app, lifespan="off")

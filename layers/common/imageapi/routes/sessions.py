@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from imageapi.core.errors import (
     ApiError,
@@ -39,14 +40,18 @@ from imageapi.formats.inspection import ImageInspector
 from imageapi.http.deadlines import Deadline
 from imageapi.http.descriptions import clean_description
 from imageapi.http.filenames import sanitize_filename
+from imageapi.http.idempotency import fingerprint, idempotent
 from imageapi.http.links import base_url, image_url, to_public
 from imageapi.store import repository
 from imageapi.store.db import Database
+from imageapi.store.layout import image_key
 from imageapi.store.publish import LeaseLost, SessionLease, publish
 from imageapi.store.storage import ObjectMissing, Storage, StreamingUpload
 
 INCOMING_PREFIX = "incoming/"
 UPLOADS_PATH = "/api/v1/uploads"
+CREATE_ROUTE = "POST /api/v1/uploads"  # what Idempotency-Key values are scoped to
+COMPLETE_ROUTE = "POST /api/v1/uploads/{upload_id}/complete"
 _UNDECLARED_TYPE = "application/octet-stream"  # always signed: some stores mangle a PUT without one
 
 log = logging.getLogger(__name__)
@@ -70,11 +75,42 @@ class CompleteTooSlow(ServiceUnavailable):
     pass
 
 
-def create_session(
+async def create_session(
     request: Request, *, body: UploadSessionCreate, db: Database, storage: Storage, settings: Settings
 ) -> JSONResponse:
-    """201 with the upload id, its expiry and the PUT the client must send. Signing is local:
-    nothing touches S3 here."""
+    """201 with the upload id, its expiry and the PUT the client must send; with an
+    Idempotency-Key, once."""
+
+    async def work(upload_id: uuid.UUID) -> tuple[JSONResponse, str]:
+        response = await run_in_threadpool(
+            _create_session,
+            request,
+            upload_id=upload_id,
+            body=body,
+            db=db,
+            storage=storage,
+            settings=settings,
+        )
+        return response, asked
+
+    asked = fingerprint(body.model_dump_json())
+    deadline = Deadline.of(request, settings)
+    return await idempotent(
+        request, route=CREATE_ROUTE, db=db, lease_seconds=deadline.remaining(), work=work, fingerprint=asked
+    )
+
+
+def _create_session(
+    request: Request,
+    *,
+    upload_id: uuid.UUID,
+    body: UploadSessionCreate,
+    db: Database,
+    storage: Storage,
+    settings: Settings,
+) -> JSONResponse:
+    """Signing is local: nothing touches S3 here. A retry after a lost reply (the same
+    upload_id) returns the session the first attempt made."""
     description = clean_description(body.description)
     if body.size_bytes > settings.max_session_upload_bytes:
         raise PayloadTooLarge(
@@ -82,7 +118,6 @@ def create_session(
         )
     if body.content_type is not None and body.content_type.lower() not in ACCEPTED_TYPES:
         raise UnsupportedMediaType(UNSUPPORTED_TYPE)
-    upload_id = uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_session_seconds)
     session = db.run(
         repository.insert_upload_session,
@@ -120,18 +155,28 @@ def create_session(
     )
 
 
-def complete_session(
+async def complete_session(
     request: Request, *, upload_id: uuid.UUID, db: Database, storage: Storage, settings: Settings
 ) -> JSONResponse:
     """201 with the image's metadata and Location, as POST /api/v1/images/ answers; the same
-    image however often it is called."""
+    image however often it is called. With an Idempotency-Key, a refusal is replayed too."""
     deadline = Deadline.of(request, settings)
-    row = complete(upload_id=upload_id, db=db, storage=storage, settings=settings, deadline=deadline)
-    base = base_url(request)
-    return JSONResponse(
-        to_public(row, base=base).model_dump(mode="json"),
-        status_code=201,
-        headers={"Location": image_url(base, row.id)},
+
+    async def work(_: uuid.UUID) -> tuple[JSONResponse, str]:
+        row = await run_in_threadpool(
+            complete, upload_id=upload_id, db=db, storage=storage, settings=settings, deadline=deadline
+        )
+        base = base_url(request)
+        response = JSONResponse(
+            to_public(row, base=base).model_dump(mode="json"),
+            status_code=201,
+            headers={"Location": image_url(base, row.id)},
+        )
+        return response, asked
+
+    asked = fingerprint(str(upload_id))
+    return await idempotent(
+        request, route=COMPLETE_ROUTE, db=db, lease_seconds=deadline.remaining(), work=work, fingerprint=asked
     )
 
 
@@ -150,7 +195,7 @@ def complete(
     inspector = ImageInspector()
     upload = StreamingUpload(
         storage,
-        key=f"images/{session.image_id}",
+        key=image_key(session.image_id),
         content_type=lambda: accepted_type(inspector.head),
         part_bytes=settings.s3_part_bytes,
         parts_in_flight=settings.s3_parts_in_flight,

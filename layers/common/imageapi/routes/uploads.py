@@ -18,11 +18,14 @@ from imageapi.core.errors import PayloadTooLarge, Unprocessable
 from imageapi.core.schemas import ImageCreate, ImageRow
 from imageapi.core.settings import Settings
 from imageapi.formats.imaging import accepted_type
+from imageapi.http.deadlines import Deadline
 from imageapi.http.descriptions import clean_description
 from imageapi.http.filenames import sanitize_filename
-from imageapi.http.forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
+from imageapi.http.forms import DiscardingSink, FilePart, FileSink, SinkOpener, UploadForm, read_upload_form
+from imageapi.http.idempotency import fingerprint, idempotent
 from imageapi.http.links import base_url, image_url, to_public
 from imageapi.store.db import Database
+from imageapi.store.layout import image_key
 from imageapi.store.publish import publish
 from imageapi.store.storage import Storage, StreamingUpload
 
@@ -32,9 +35,33 @@ SESSIONS_PATH = "/api/v1/uploads"  # upload sessions: the client sends the bytes
 log = logging.getLogger(__name__)
 
 
+ROUTE = "POST /api/v1/images/"  # what Idempotency-Key values are scoped to
+
+
 async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
-    """201 with the new image's metadata and its Location."""
-    image_id = uuid.uuid4()
+    """201 with the new image's metadata and its Location; with an Idempotency-Key, once."""
+
+    async def work(image_id: uuid.UUID) -> tuple[JSONResponse, str]:
+        return await _upload(request, image_id=image_id, db=db, storage=storage, settings=settings)
+
+    async def fingerprint_of_retry() -> str:  # the body is read, its file stored nowhere
+        return _fingerprint(
+            await _read_form(request, settings=settings, open_sink=lambda *_: DiscardingSink())
+        )
+
+    return await idempotent(
+        request,
+        route=ROUTE,
+        db=db,
+        lease_seconds=Deadline.of(request, settings).remaining(),
+        work=work,
+        fingerprint_of_retry=fingerprint_of_retry,
+    )
+
+
+async def _upload(
+    request: Request, *, image_id: uuid.UUID, db: Database, storage: Storage, settings: Settings
+) -> tuple[JSONResponse, str]:
     opened: list[StreamingUpload] = []
 
     def open_sink(name: str, part: FilePart) -> FileSink:
@@ -43,7 +70,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
         opened.append(
             StreamingUpload(
                 storage,
-                key=f"images/{image_id}",
+                key=image_key(image_id),
                 content_type=lambda: accepted_type(part.inspector.head),
                 part_bytes=settings.s3_part_bytes,
                 parts_in_flight=settings.s3_parts_in_flight,
@@ -51,11 +78,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
         )
         return opened[0]
 
-    try:
-        form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
-    except PayloadTooLarge as exc:
-        detail = f"{exc.detail}: send larger files through POST {SESSIONS_PATH}"
-        raise PayloadTooLarge(detail, headers=exc.headers) from None
+    form = await _read_form(request, settings=settings, open_sink=open_sink)
     try:
         row = await run_in_threadpool(store_upload, form, image_id=image_id, db=db, settings=settings)
     except BaseException:
@@ -64,7 +87,27 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
     base = base_url(request)
     image = to_public(row, base=base)
     location = image_url(base, image.id)
-    return JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
+    response = JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
+    return response, _fingerprint(form)
+
+
+async def _read_form(request: Request, *, settings: Settings, open_sink: SinkOpener) -> UploadForm:
+    try:
+        return await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
+    except PayloadTooLarge as exc:
+        detail = f"{exc.detail}: send larger files through POST {SESSIONS_PATH}"
+        raise PayloadTooLarge(detail, headers=exc.headers) from None
+
+
+def _fingerprint(form: UploadForm) -> str:
+    """What the upload asks for: its fields, and each file's name and SHA-256 (not the boundary)."""
+    fields = [f"{name}={value.hex()}" for name, values in sorted(form.fields.items()) for value in values]
+    files = [
+        f"{name}:{part.filename}:{part.inspector.sha256.hexdigest()}"
+        for name, parts in sorted(form.files.items())
+        for part in parts
+    ]
+    return fingerprint(*fields, *files)
 
 
 def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, settings: Settings) -> ImageRow:

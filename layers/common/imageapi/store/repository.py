@@ -115,16 +115,16 @@ def get_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID
 def claim_upload_session(
     conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID, owner: uuid.UUID, lease_seconds: float
 ) -> UploadSessionRow | None:
-    """Takes the session's lease for owner: an open session not yet expired, a lease this owner
-    holds already (a retry after a lost reply), or one whose holder let it run out (it died).
-    None when the session is missing, expired, completed or held by another."""
+    """Takes the session's lease for owner: a lease this owner holds already (a retry after a
+    lost reply), or, before the session expires, an open one or one whose holder let its lease
+    run out (it died). None when the session is missing, expired, completed or held by another."""
     with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
         cur.execute(
             "UPDATE upload_sessions SET state = 'completing', lease_owner = %(owner)s,"
             " lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)"
-            " WHERE id = %(id)s AND ((state = 'open' AND expires_at > clock_timestamp())"
-            "  OR (state = 'completing'"
-            "      AND (lease_owner = %(owner)s OR lease_expires_at < clock_timestamp())))"
+            " WHERE id = %(id)s AND ((state = 'completing' AND lease_owner = %(owner)s)"
+            "  OR (expires_at > clock_timestamp() AND (state = 'open'"
+            "      OR (state = 'completing' AND lease_expires_at < clock_timestamp()))))"
             f" RETURNING {_SESSION_COLUMNS}",
             {"id": upload_id, "owner": owner, "lease": lease_seconds},
         )
@@ -169,7 +169,36 @@ def delete_claimed_upload_session(
 
 
 def delete_upload_sessions(conn: psycopg.Connection[Any], /, *, upload_ids: list[uuid.UUID]) -> int:
-    return conn.execute("DELETE FROM upload_sessions WHERE id = ANY(%s)", (upload_ids,)).rowcount
+    """Deletes these sessions, but for one a complete holds the lease of."""
+    return conn.execute(
+        "DELETE FROM upload_sessions WHERE id = ANY(%s)"
+        " AND NOT (state = 'completing' AND lease_expires_at >= clock_timestamp())",
+        (upload_ids,),
+    ).rowcount
+
+
+def unpublished_image_keys(
+    conn: psycopg.Connection[Any], /, *, keys: list[str], image_ids: list[uuid.UUID | None]
+) -> list[str]:
+    """Of these images/ keys (and the image ids they name), those that no row points at and that no
+    upload is publishing now. Locks the sessions and idempotency keys that could publish them
+    until the transaction ends: a complete or a retried upload claims them only after that."""
+    ids = [i for i in image_ids if i is not None]
+    conn.execute("SELECT 1 FROM upload_sessions WHERE image_id = ANY(%s) FOR UPDATE", (ids,))
+    conn.execute(
+        "SELECT 1 FROM idempotency_keys WHERE resource_id = ANY(%s) AND state = 'processing' FOR UPDATE",
+        (ids,),
+    )
+    cur = conn.execute(
+        "SELECT c.key FROM unnest(%s::text[], %s::uuid[]) AS c(key, image_id)"
+        " WHERE NOT EXISTS (SELECT 1 FROM images WHERE object_key = c.key)"
+        " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.image_id = c.image_id"
+        "  AND s.state = 'completing' AND s.lease_expires_at >= clock_timestamp())"
+        " AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.resource_id = c.image_id"
+        "  AND k.state = 'processing' AND k.lease_expires_at >= clock_timestamp())",
+        (keys, image_ids),
+    )
+    return [row[0] for row in cur]
 
 
 def expired_upload_sessions(conn: psycopg.Connection[Any], /) -> list[UploadSessionRow]:
@@ -186,9 +215,8 @@ def open_incoming_keys(conn: psycopg.Connection[Any], /) -> set[str]:
     """The incoming objects that a session may still complete, or that a complete is reading."""
     cur = conn.execute(
         "SELECT incoming_key FROM upload_sessions"
-        " WHERE (state = 'open' AND expires_at >= clock_timestamp())"
-        " OR (state = 'completing'"
-        "     AND (lease_expires_at >= clock_timestamp() OR expires_at >= clock_timestamp()))"
+        " WHERE (state IN ('open', 'completing') AND expires_at >= clock_timestamp())"
+        " OR (state = 'completing' AND lease_expires_at >= clock_timestamp())"
     )
     return {row[0] for row in cur}
 

@@ -1,5 +1,6 @@
 """Upload sessions when things go wrong for real: concurrent completes, S3 failing while the
-checked bytes are published, a store that enforces the signed length, sessions abandoned and swept by reconcile."""
+checked bytes are published, a store that enforces the signed length, sessions abandoned and
+swept by reconcile."""
 
 from __future__ import annotations
 

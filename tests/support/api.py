@@ -18,9 +18,10 @@ UPLOADS = "/api/v1/uploads"
 class Api:
     target: Target
 
-    def upload(self, data: bytes, **form: str) -> HttpResponse:
+    def upload(self, data: bytes, headers: dict[str, str] | None = None, **form: str) -> HttpResponse:
         body, content_type = upload_body(data, **form)
-        return self.target.request("POST", IMAGES, headers={"content-type": content_type}, body=body)
+        sent = {"content-type": content_type, **(headers or {})}
+        return self.target.request("POST", IMAGES, headers=sent, body=body)
 
     def upload_ok(self, data: bytes, **form: str) -> dict[str, Any]:
         response = self.upload(data, **form)
@@ -49,17 +50,18 @@ class Api:
         headers = {"content-type": content_type} if content_type else {}
         return self.target.request("POST", IMAGES, headers=headers, body=body)
 
-    def create_session(self, **fields: object) -> HttpResponse:
+    def create_session(self, headers: dict[str, str] | None = None, **fields: object) -> HttpResponse:
         body = json.dumps(fields).encode()
-        return self.target.request("POST", UPLOADS, headers={"content-type": "application/json"}, body=body)
+        sent = {"content-type": "application/json", **(headers or {})}
+        return self.target.request("POST", UPLOADS, headers=sent, body=body)
 
     def create_session_ok(self, **fields: object) -> dict[str, Any]:
         response = self.create_session(**fields)
         assert response.status == 201, response.body
         return json_of(response)
 
-    def complete(self, upload_id: str) -> HttpResponse:
-        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete")
+    def complete(self, upload_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete", headers=headers)
 
 
 def json_of(response: HttpResponse) -> Any:

@@ -1,0 +1,146 @@
+"""Idempotency-Key on the three writes, on every target: a retry of the same request gets the first
+outcome and writes nothing more; the same key with another request is a 422; a key still held is
+a 409; a malformed key is a 400."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.conftest import Stores
+from tests.http.test_upload_sessions import PNG, put, send
+from tests.support.api import Api, json_of
+from tests.support.images import make_image
+from tests.support.targets import Target
+
+JPEG = make_image("JPEG", (120, 80), noise=True)
+
+
+@pytest.fixture
+def api(target: Target, stores: Stores) -> Api:
+    return Api(target)
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": f'"{uuid.uuid4()}"'}
+
+
+def test_a_repeated_upload_returns_the_first_image_and_stores_one(api: Api, stores: Stores) -> None:
+    headers = key()
+    first = api.upload(JPEG, headers=headers, description="Dunes")
+    again = api.upload(JPEG, headers=headers, description="Dunes")
+    assert first.status == again.status == 201
+    assert again.body == first.body
+    assert again.header("location") == first.header("location")
+    assert again.header("idempotent-replayed") == "true" and first.header("idempotent-replayed") is None
+    [row] = stores.rows()
+    assert stores.object_keys() == [row["object_key"]]
+
+
+def test_without_a_key_each_upload_is_a_new_image(api: Api, stores: Stores) -> None:
+    api.upload_ok(JPEG)
+    api.upload_ok(JPEG)
+    assert len(stores.rows()) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"description": "Another"}, {"filename": "other.jpg"}, {"data": make_image("JPEG", (121, 80))}],
+    ids=["description", "filename", "file"],
+)
+def test_the_same_key_for_another_upload_is_422(api: Api, stores: Stores, change: dict[str, object]) -> None:
+    headers = key()
+    api.upload(JPEG, headers=headers, description="Dunes", filename="a.jpg")
+    form: dict[str, str] = {"description": "Dunes", "filename": "a.jpg"}
+    data = change.get("data", JPEG)
+    assert isinstance(data, bytes)
+    form.update({k: str(v) for k, v in change.items() if k != "data"})
+    response = api.upload(data, headers=headers, **form)
+    assert response.status == 422
+    assert "Idempotency-Key was already used for a different request" in json_of(response)["detail"]
+    assert len(stores.rows()) == 1 and len(stores.object_keys()) == 1
+
+
+def test_a_refused_upload_is_not_recorded(api: Api, stores: Stores) -> None:
+    headers = key()
+    refused = api.upload(b"not an image at all", headers=headers)
+    assert refused.status == 415
+    accepted = api.upload(JPEG, headers=headers)  # the key is free again: nothing was recorded
+    assert accepted.status == 201
+    assert len(stores.rows()) == 1
+
+
+def test_a_repeated_session_create_returns_the_first_session(api: Api, stores: Stores) -> None:
+    headers = key()
+    fields = {"description": "d", "filename": "a.png", "size_bytes": len(PNG)}
+    first = api.create_session(headers=headers, **fields)
+    again = api.create_session(headers=headers, **fields)
+    assert first.status == again.status == 201
+    assert json_of(again)["upload_id"] == json_of(first)["upload_id"]
+    assert len(stores.upload_sessions()) == 1
+    other = api.create_session(headers=headers, **{**fields, "size_bytes": len(PNG) + 1})
+    assert other.status == 422
+
+
+def test_a_repeated_complete_replays_its_refusal_and_its_success(api: Api, stores: Stores) -> None:
+    refused = send(api, b"GIF89a" + b"\0" * 50)
+    headers = key()
+    first = api.complete(refused["upload_id"], headers=headers)
+    assert first.status in (415, 422)
+    again = api.complete(refused["upload_id"], headers=headers)  # the session is gone: 404 without the key
+    assert (again.status, again.body) == (first.status, first.body)
+    assert again.header("idempotent-replayed") == "true"
+
+    session = send(api, PNG)
+    headers = key()
+    done = api.complete(session["upload_id"], headers=headers)
+    assert done.status == 201
+    assert api.complete(session["upload_id"], headers=headers).body == done.body
+    other = api.complete(refused["upload_id"], headers=headers)  # the same key, another upload
+    assert other.status == 422
+
+
+def test_a_key_still_in_use_is_409(api: Api, stores: Stores) -> None:
+    headers = key()
+    with psycopg.connect(stores.env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO idempotency_keys (route, key, resource_id, state, lease_owner, lease_expires_at)"
+            " VALUES ('POST /api/v1/images/', %s, %s, 'processing', %s, now() + interval '1 minute')",
+            (headers["Idempotency-Key"].strip('"'), uuid.uuid4(), uuid.uuid4()),
+        )
+    response = api.upload(JPEG, headers=headers)
+    assert response.status == 409 and response.header("retry-after") == "2"
+    assert "still being processed" in json_of(response)["detail"]
+    stores.assert_empty()
+
+
+def test_a_key_whose_holder_died_is_taken_over_with_its_image_id(api: Api, stores: Stores) -> None:
+    headers, image_id = key(), uuid.uuid4()
+    with psycopg.connect(stores.env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO idempotency_keys (route, key, resource_id, state, lease_owner, lease_expires_at)"
+            " VALUES ('POST /api/v1/images/', %s, %s, 'processing', %s, now() - interval '1 second')",
+            (headers["Idempotency-Key"].strip('"'), image_id, uuid.uuid4()),
+        )
+    created = api.upload(JPEG, headers=headers)
+    assert created.status == 201
+    assert json_of(created)["id"] == str(image_id)
+
+
+@pytest.mark.parametrize("value", ["", '""', "x" * 256, "two words"])
+def test_a_malformed_key_is_400(api: Api, stores: Stores, value: str) -> None:
+    response = api.upload(JPEG, headers={"Idempotency-Key": value})
+    assert response.status == 400
+    assert "Idempotency-Key" in json_of(response)["detail"]
+    stores.assert_empty()
+
+
+def test_a_session_put_then_completed_under_a_key_is_one_image(api: Api, stores: Stores) -> None:
+    headers = key()
+    session = api.create_session_ok(description="d", filename="a.png", size_bytes=len(PNG))
+    assert put(session, PNG).status_code == 200
+    early = api.complete(session["upload_id"], headers=headers)
+    assert early.status == 201
+    assert len(stores.rows()) == 1

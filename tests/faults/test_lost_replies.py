@@ -89,7 +89,7 @@ def test_a_retried_upload_whose_outcome_was_unknown_is_the_same_image(
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     assert api.list().status == 200  # a connection is open: the key is claimed through it
     proxy.drop_reply_to, proxy.refusing = b"INSERT INTO images", True
-    lost = api.upload(PHOTO, headers=headers)
+    lost = api.with_headers(headers).upload(PHOTO)
     assert proxy.replies_dropped == 1
     # 201 where another pooled connection was open to retry on; 503 where none could ask whether
     # the row committed (the handler's one connection).
@@ -102,13 +102,13 @@ def test_a_retried_upload_whose_outcome_was_unknown_is_the_same_image(
     with psycopg.connect(stores.env["DATABASE_URL"], autocommit=True) as conn:
         # The 503's holder could not give the key back either; its lease runs out (here: now).
         conn.execute("UPDATE idempotency_keys SET lease_expires_at = now() - interval '1 second'")
-    retried = api.upload(PHOTO, headers=headers)
+    retried = api.with_headers(headers).upload(PHOTO)
     assert retried.status == 201, retried.body
     assert json_of(retried)["id"] == str(row["id"])  # the key's image id: found, not made twice
     assert [r["id"] for r in stores.rows()] == [row["id"]]
     assert stores.object_keys() == [row["object_key"]]
     assert api.download(str(row["id"])).body == PHOTO
-    assert api.upload(PHOTO, headers=headers).header("idempotent-replayed") == "true"
+    assert api.with_headers(headers).upload(PHOTO).header("idempotent-replayed") == "true"
 
 
 def test_a_cancelled_insert_is_certainly_not_written(

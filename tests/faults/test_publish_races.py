@@ -51,26 +51,10 @@ def _hook_reads(
     return ran
 
 
-@pytest.fixture
-def keyed_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """StoredObject knows its key, so a hook can tell incoming/ reads from others."""
-    from imageapi.store import storage
-
-    original = storage.Storage.open
-
-    def open_(self: Any, *, key: str, **kwargs: Any) -> Any:
-        stored = original(self, key=key, **kwargs)
-        stored.key = key
-        return stored
-
-    monkeypatch.setattr(storage.Storage, "open", open_)
-
-
 def _db(stores: Stores) -> psycopg.Connection[Any]:
     return psycopg.connect(stores.env["DATABASE_URL"], autocommit=True)
 
 
-@pytest.mark.usefixtures("keyed_reads")
 def test_a_complete_whose_s3_work_outlasts_the_database_deadline_still_publishes(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +69,6 @@ def test_a_complete_whose_s3_work_outlasts_the_database_deadline_still_publishes
     assert api.download(json_of(response)["id"]).body == PHOTO
 
 
-@pytest.mark.usefixtures("keyed_reads")
 def test_a_second_complete_during_the_first_answers_409_then_the_same_image(
     dev_server: str, stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,7 +97,6 @@ def test_a_second_complete_during_the_first_answers_409_then_the_same_image(
     assert len(stores.rows()) == 1
 
 
-@pytest.mark.usefixtures("keyed_reads")
 def test_a_session_expiring_mid_complete_is_not_swept_by_reconcile(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,16 +124,19 @@ def test_a_session_expiring_mid_complete_is_not_swept_by_reconcile(
     assert api.download(json_of(response)["id"]).body == PHOTO
 
 
-@pytest.mark.usefixtures("keyed_reads")
 def test_a_file_swapped_while_it_is_checked_is_never_published(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = Api(EventTarget())
     session = send(api, PHOTO)
     html = (b"<!DOCTYPE html><script>alert(1)</script>" + b" " * len(PHOTO))[: len(PHOTO)]
+
     # The same presigned PUT (its length is signed, so the same length) replaces the file once
     # the check has read it: the store honours no precondition that would catch it (rclone).
-    _hook_reads(monkeypatch, "incoming/", lambda: put(session, html).raise_for_status())
+    def swap() -> None:
+        put(session, html).raise_for_status()
+
+    _hook_reads(monkeypatch, "incoming/", swap)
     response = api.complete(session["upload_id"])
     assert response.status == 201, response.body
     image = json_of(response)
@@ -214,7 +199,6 @@ def test_reconcile_never_deletes_a_file_whose_row_committed_after_it_read_the_ro
     assert api.download(json_of(completed[0])["id"]).body == PHOTO
 
 
-@pytest.mark.usefixtures("keyed_reads")
 def test_reconcile_skips_the_file_of_a_complete_at_work(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:

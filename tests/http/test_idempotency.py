@@ -29,8 +29,8 @@ def key() -> dict[str, str]:
 
 def test_a_repeated_upload_returns_the_first_image_and_stores_one(api: Api, stores: Stores) -> None:
     headers = key()
-    first = api.upload(JPEG, headers=headers, description="Dunes")
-    again = api.upload(JPEG, headers=headers, description="Dunes")
+    first = api.with_headers(headers).upload(JPEG, description="Dunes")
+    again = api.with_headers(headers).upload(JPEG, description="Dunes")
     assert first.status == again.status == 201
     assert again.body == first.body
     assert again.header("location") == first.header("location")
@@ -52,12 +52,12 @@ def test_without_a_key_each_upload_is_a_new_image(api: Api, stores: Stores) -> N
 )
 def test_the_same_key_for_another_upload_is_422(api: Api, stores: Stores, change: dict[str, object]) -> None:
     headers = key()
-    api.upload(JPEG, headers=headers, description="Dunes", filename="a.jpg")
+    api.with_headers(headers).upload(JPEG, description="Dunes", filename="a.jpg")
     form: dict[str, str] = {"description": "Dunes", "filename": "a.jpg"}
     data = change.get("data", JPEG)
     assert isinstance(data, bytes)
     form.update({k: str(v) for k, v in change.items() if k != "data"})
-    response = api.upload(data, headers=headers, **form)
+    response = api.with_headers(headers).upload(data, **form)
     assert response.status == 422
     assert "Idempotency-Key was already used for a different request" in json_of(response)["detail"]
     assert len(stores.rows()) == 1 and len(stores.object_keys()) == 1
@@ -65,9 +65,9 @@ def test_the_same_key_for_another_upload_is_422(api: Api, stores: Stores, change
 
 def test_a_refused_upload_is_not_recorded(api: Api, stores: Stores) -> None:
     headers = key()
-    refused = api.upload(b"not an image at all", headers=headers)
+    refused = api.with_headers(headers).upload(b"not an image at all")
     assert refused.status == 415
-    accepted = api.upload(JPEG, headers=headers)  # the key is free again: nothing was recorded
+    accepted = api.with_headers(headers).upload(JPEG)  # the key is free again: nothing was recorded
     assert accepted.status == 201
     assert len(stores.rows()) == 1
 
@@ -75,30 +75,32 @@ def test_a_refused_upload_is_not_recorded(api: Api, stores: Stores) -> None:
 def test_a_repeated_session_create_returns_the_first_session(api: Api, stores: Stores) -> None:
     headers = key()
     fields = {"description": "d", "filename": "a.png", "size_bytes": len(PNG)}
-    first = api.create_session(headers=headers, **fields)
-    again = api.create_session(headers=headers, **fields)
+    first = api.with_headers(headers).create_session(**fields)
+    again = api.with_headers(headers).create_session(**fields)
     assert first.status == again.status == 201
     assert json_of(again)["upload_id"] == json_of(first)["upload_id"]
     assert len(stores.upload_sessions()) == 1
-    other = api.create_session(headers=headers, **{**fields, "size_bytes": len(PNG) + 1})
+    other = api.with_headers(headers).create_session(**{**fields, "size_bytes": len(PNG) + 1})
     assert other.status == 422
 
 
 def test_a_repeated_complete_replays_its_refusal_and_its_success(api: Api, stores: Stores) -> None:
     refused = send(api, b"GIF89a" + b"\0" * 50)
     headers = key()
-    first = api.complete(refused["upload_id"], headers=headers)
+    first = api.with_headers(headers).complete(refused["upload_id"])
     assert first.status in (415, 422)
-    again = api.complete(refused["upload_id"], headers=headers)  # the session is gone: 404 without the key
+    again = api.with_headers(headers).complete(
+        refused["upload_id"]
+    )  # the session is gone: 404 without the key
     assert (again.status, again.body) == (first.status, first.body)
     assert again.header("idempotent-replayed") == "true"
 
     session = send(api, PNG)
     headers = key()
-    done = api.complete(session["upload_id"], headers=headers)
+    done = api.with_headers(headers).complete(session["upload_id"])
     assert done.status == 201
-    assert api.complete(session["upload_id"], headers=headers).body == done.body
-    other = api.complete(refused["upload_id"], headers=headers)  # the same key, another upload
+    assert api.with_headers(headers).complete(session["upload_id"]).body == done.body
+    other = api.with_headers(headers).complete(refused["upload_id"])  # the same key, another upload
     assert other.status == 422
 
 
@@ -110,7 +112,7 @@ def test_a_key_still_in_use_is_409(api: Api, stores: Stores) -> None:
             " VALUES ('POST /api/v1/images/', %s, %s, 'processing', %s, now() + interval '1 minute')",
             (headers["Idempotency-Key"].strip('"'), uuid.uuid4(), uuid.uuid4()),
         )
-    response = api.upload(JPEG, headers=headers)
+    response = api.with_headers(headers).upload(JPEG)
     assert response.status == 409 and response.header("retry-after") == "2"
     assert "still being processed" in json_of(response)["detail"]
     stores.assert_empty()
@@ -124,14 +126,14 @@ def test_a_key_whose_holder_died_is_taken_over_with_its_image_id(api: Api, store
             " VALUES ('POST /api/v1/images/', %s, %s, 'processing', %s, now() - interval '1 second')",
             (headers["Idempotency-Key"].strip('"'), image_id, uuid.uuid4()),
         )
-    created = api.upload(JPEG, headers=headers)
+    created = api.with_headers(headers).upload(JPEG)
     assert created.status == 201
     assert json_of(created)["id"] == str(image_id)
 
 
 @pytest.mark.parametrize("value", ["", '""', "x" * 256, "two words"])
 def test_a_malformed_key_is_400(api: Api, stores: Stores, value: str) -> None:
-    response = api.upload(JPEG, headers={"Idempotency-Key": value})
+    response = api.with_headers({"Idempotency-Key": value}).upload(JPEG)
     assert response.status == 400
     assert "Idempotency-Key" in json_of(response)["detail"]
     stores.assert_empty()
@@ -141,6 +143,6 @@ def test_a_session_put_then_completed_under_a_key_is_one_image(api: Api, stores:
     headers = key()
     session = api.create_session_ok(description="d", filename="a.png", size_bytes=len(PNG))
     assert put(session, PNG).status_code == 200
-    early = api.complete(session["upload_id"], headers=headers)
+    early = api.with_headers(headers).complete(session["upload_id"])
     assert early.status == 201
     assert len(stores.rows()) == 1

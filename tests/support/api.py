@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from local.apigw import HttpResponse
@@ -17,10 +17,14 @@ UPLOADS = "/api/v1/uploads"
 @dataclass
 class Api:
     target: Target
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every write
 
-    def upload(self, data: bytes, headers: dict[str, str] | None = None, **form: str) -> HttpResponse:
+    def with_headers(self, headers: dict[str, str]) -> Api:
+        return Api(self.target, {**self.headers, **headers})
+
+    def upload(self, data: bytes, **form: str) -> HttpResponse:
         body, content_type = upload_body(data, **form)
-        sent = {"content-type": content_type, **(headers or {})}
+        sent = {"content-type": content_type, **self.headers}
         return self.target.request("POST", IMAGES, headers=sent, body=body)
 
     def upload_ok(self, data: bytes, **form: str) -> dict[str, Any]:
@@ -50,9 +54,9 @@ class Api:
         headers = {"content-type": content_type} if content_type else {}
         return self.target.request("POST", IMAGES, headers=headers, body=body)
 
-    def create_session(self, headers: dict[str, str] | None = None, **fields: object) -> HttpResponse:
+    def create_session(self, **fields: object) -> HttpResponse:
         body = json.dumps(fields).encode()
-        sent = {"content-type": "application/json", **(headers or {})}
+        sent = {"content-type": "application/json", **self.headers}
         return self.target.request("POST", UPLOADS, headers=sent, body=body)
 
     def create_session_ok(self, **fields: object) -> dict[str, Any]:
@@ -60,8 +64,8 @@ class Api:
         assert response.status == 201, response.body
         return json_of(response)
 
-    def complete(self, upload_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
-        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete", headers=headers)
+    def complete(self, upload_id: str) -> HttpResponse:
+        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete", headers=self.headers)
 
 
 def json_of(response: HttpResponse) -> Any:

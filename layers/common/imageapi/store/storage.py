@@ -43,6 +43,7 @@ class StoredObject:
     body: Any  # botocore StreamingBody
     size: int
     etag: str = ""
+    key: str = ""
 
     def chunks(self) -> Generator[bytes]:
         try:
@@ -192,7 +193,9 @@ class Storage:
             raise _unavailable("download", exc) from exc
         except _UNAVAILABLE as exc:
             raise _unavailable("download", exc) from exc
-        return StoredObject(body=response["Body"], size=response["ContentLength"], etag=response["ETag"])
+        return StoredObject(
+            body=response["Body"], size=response["ContentLength"], etag=response["ETag"], key=key
+        )
 
     def presigned_put(
         self, *, key: str, size: int, content_type: str, sha256_base64: str | None, expires_in: int

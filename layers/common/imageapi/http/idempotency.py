@@ -36,6 +36,16 @@ _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')  # an sf-string's visible c
 _REPLAYED = "Idempotent-Replayed"
 _NOT_RECORDED = {409, 429}  # "try again later": a retry must run again
 
+# The header in the OpenAPI document of each route that takes it.
+OPENAPI_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Any unique value (a UUID): a retry with the same key and the same request within"
+    " 24 hours gets the first outcome (marked Idempotent-Replayed) instead of writing again.",
+}
+
 Work = Callable[[uuid.UUID], Awaitable[tuple[JSONResponse, str]]]
 
 

@@ -146,3 +146,21 @@ def test_a_session_put_then_completed_under_a_key_is_one_image(api: Api, stores:
     early = api.with_headers(headers).complete(session["upload_id"])
     assert early.status == 201
     assert len(stores.rows()) == 1
+
+
+def test_a_key_taken_over_after_its_image_was_stored_never_overwrites_it(api: Api, stores: Stores) -> None:
+    stored = api.upload_ok(JPEG, description="Dunes")  # the first holder stored this, then died
+    headers = key()
+    with psycopg.connect(stores.env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO idempotency_keys (route, key, resource_id, state, lease_owner, lease_expires_at)"
+            " VALUES ('POST /api/v1/images/', %s, %s, 'processing', %s, now() - interval '1 second')",
+            (headers["Idempotency-Key"].strip('"'), stored["id"], uuid.uuid4()),
+        )
+    keyed = api.with_headers(headers)
+    other = keyed.upload(make_image("JPEG", (121, 80)), description="Dunes")
+    assert other.status == 422, other.body
+    assert api.download(stored["id"]).body == JPEG  # the stored file was not written over
+    same = keyed.upload(JPEG, description="Dunes")
+    assert same.status == 201 and json_of(same)["id"] == stored["id"]
+    assert len(stores.rows()) == 1 and len(stores.object_keys()) == 1

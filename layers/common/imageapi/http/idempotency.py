@@ -46,7 +46,9 @@ OPENAPI_PARAMETER = {
     " 24 hours gets the first outcome (marked Idempotent-Replayed) instead of writing again.",
 }
 
-Work = Callable[[uuid.UUID], Awaitable[tuple[JSONResponse, str]]]
+# work(resource id, resumed): resumed when an earlier holder of the key died, so its write may
+# already have happened under that id.
+Work = Callable[[uuid.UUID, bool], Awaitable[tuple[JSONResponse, str]]]
 
 
 class KeyInUse(ApiError):
@@ -57,6 +59,11 @@ class KeyInUse(ApiError):
             "A request with this Idempotency-Key is still being processed: try again shortly",
             headers={"Retry-After": "2"},
         )
+
+
+class KeyReused(Unprocessable):
+    def __init__(self) -> None:
+        super().__init__(f"This {HEADER} was already used for a different request")
 
 
 def fingerprint(*parts: str | bytes) -> str:
@@ -92,7 +99,7 @@ async def idempotent(
     fingerprint; a retry's fingerprint is given, or read by fingerprint_of_retry."""
     key = key_of(request)
     if key is None:
-        response, _ = await work(uuid.uuid4())
+        response, _ = await work(uuid.uuid4(), False)
         return response
     owner = uuid.uuid4()
     row, mine = await run_in_threadpool(
@@ -107,14 +114,14 @@ async def idempotent(
         lifetime_seconds=idempotency.LIFETIME.total_seconds(),
     )
     if not mine:
-        if row.state != "done":
+        if row.state != "done" and (fingerprint is None or row.fingerprint in (None, fingerprint)):
             raise KeyInUse()
         asked = fingerprint if fingerprint is not None else await _read_fingerprint(fingerprint_of_retry)
         if asked != row.fingerprint:
-            raise Unprocessable(f"This {HEADER} was already used for a different request")
+            raise KeyReused()
         return _replay(row)
     try:
-        response, asked = await work(row.resource_id)
+        response, asked = await work(row.resource_id, row.resumed)
     except ApiError as exc:
         if exc.status_code >= 500 or exc.status_code in _NOT_RECORDED or fingerprint is None:
             await _release(db, route=route, key=key, owner=owner)

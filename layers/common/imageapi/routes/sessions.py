@@ -81,7 +81,7 @@ async def create_session(
     """201 with the upload id, its expiry and the PUT the client must send; with an
     Idempotency-Key, once."""
 
-    async def work(upload_id: uuid.UUID) -> tuple[JSONResponse, str]:
+    async def work(upload_id: uuid.UUID, _: bool) -> tuple[JSONResponse, str]:
         response = await run_in_threadpool(
             _create_session,
             request,
@@ -162,7 +162,7 @@ async def complete_session(
     image however often it is called. With an Idempotency-Key, a refusal is replayed too."""
     deadline = Deadline.of(request, settings)
 
-    async def work(_: uuid.UUID) -> tuple[JSONResponse, str]:
+    async def work(_: uuid.UUID, __: bool) -> tuple[JSONResponse, str]:
         row = await run_in_threadpool(
             complete, upload_id=upload_id, db=db, storage=storage, settings=settings, deadline=deadline
         )
@@ -225,6 +225,7 @@ def complete(
     except LeaseLost:
         raise
     except BaseException:
+        upload.discard()  # parts of an object never made visible; a no-op where publish kept it
         _release(db, lease)  # a no-op where the row did commit: the session is completed
         raise
     _delete_quietly(storage, session.incoming_key)  # reconcile removes what this misses

@@ -22,8 +22,9 @@ from imageapi.http.deadlines import Deadline
 from imageapi.http.descriptions import clean_description
 from imageapi.http.filenames import sanitize_filename
 from imageapi.http.forms import DiscardingSink, FilePart, FileSink, SinkOpener, UploadForm, read_upload_form
-from imageapi.http.idempotency import fingerprint, idempotent
+from imageapi.http.idempotency import KeyReused, fingerprint, idempotent
 from imageapi.http.links import base_url, image_url, to_public
+from imageapi.store import repository
 from imageapi.store.db import Database
 from imageapi.store.layout import image_key
 from imageapi.store.publish import publish
@@ -41,7 +42,11 @@ ROUTE = "POST /api/v1/images/"  # what Idempotency-Key values are scoped to
 async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
     """201 with the new image's metadata and its Location; with an Idempotency-Key, once."""
 
-    async def work(image_id: uuid.UUID) -> tuple[JSONResponse, str]:
+    async def work(image_id: uuid.UUID, resumed: bool) -> tuple[JSONResponse, str]:
+        if resumed:  # the key's earlier holder died: its image may be stored already
+            written = await run_in_threadpool(db.run, repository.get_image, image_id=image_id)
+            if written is not None:
+                return await _same_upload(request, written, settings=settings)
         return await _upload(request, image_id=image_id, db=db, storage=storage, settings=settings)
 
     async def fingerprint_of_retry() -> str:  # the body is read, its file stored nowhere
@@ -84,11 +89,26 @@ async def _upload(
     except BaseException:
         await run_in_threadpool(form.discard)
         raise
+    return _created(request, row), _fingerprint(form)
+
+
+async def _same_upload(
+    request: Request, written: ImageRow, *, settings: Settings
+) -> tuple[JSONResponse, str]:
+    """The image an earlier attempt under this key stored, if this request asks for the same
+    (its file and description); otherwise a 422. The body is read; its file is stored nowhere."""
+    form = await _read_form(request, settings=settings, open_sink=lambda *_: DiscardingSink())
+    part = _file(form)
+    if part.inspector.sha256.hexdigest() != written.sha256 or _description(form) != written.description:
+        raise KeyReused()
+    return _created(request, written), _fingerprint(form)
+
+
+def _created(request: Request, row: ImageRow) -> JSONResponse:
     base = base_url(request)
-    image = to_public(row, base=base)
-    location = image_url(base, image.id)
-    response = JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
-    return response, _fingerprint(form)
+    location = image_url(base, row.id)
+    body = to_public(row, base=base).model_dump(mode="json")
+    return JSONResponse(body, status_code=201, headers={"Location": location})
 
 
 async def _read_form(request: Request, *, settings: Settings, open_sink: SinkOpener) -> UploadForm:

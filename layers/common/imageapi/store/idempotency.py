@@ -32,6 +32,7 @@ class KeyRow:
     response_body: str | None
     location: str | None
     created_at: datetime
+    resumed: bool = False  # taken over from a holder that died: its write may have happened
 
 
 def claim_key(
@@ -47,8 +48,9 @@ def claim_key(
     lifetime_seconds: float,
 ) -> tuple[KeyRow, bool]:
     """The key's row, and whether owner now holds it: a new key, one this owner holds already (a
-    retry after a lost reply), one whose holder let its lease run out (it keeps its resource id),
-    or one past its lifetime (it starts anew)."""
+    retry after a lost reply), one whose holder let its lease run out (it keeps its resource id,
+    and is resumed only by the same request where the request was known up front), or one past
+    its lifetime (it starts anew)."""
     lease = {"owner": owner, "lease": lease_seconds, "route": route, "key": key}
     with conn.transaction(), conn.cursor(row_factory=class_row(KeyRow)) as cur:
         cur.execute(
@@ -78,10 +80,12 @@ def claim_key(
             " lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)"
             " WHERE route = %(route)s AND key = %(key)s AND state = 'processing'"
             " AND (lease_owner = %(owner)s OR lease_expires_at < clock_timestamp())"
+            " AND (fingerprint IS NULL OR fingerprint IS NOT DISTINCT FROM %(fingerprint)s)"
             f" RETURNING {_COLUMNS}",
-            lease,
+            {**lease, "fingerprint": fingerprint},
         )
         if (row := cur.fetchone()) is not None:
+            row.resumed = True
             return row, True
         cur.execute(
             f"SELECT {_COLUMNS} FROM idempotency_keys WHERE route = %(route)s AND key = %(key)s", lease

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -15,21 +14,12 @@ import pytest
 from tests.conftest import Stores
 from tests.http.test_upload_sessions import send
 from tests.support.api import Api, json_of
-from tests.support.faults import PostgresProxy, postgres_proxy
+from tests.support.faults import PostgresProxy
 from tests.support.images import make_image
 from tests.support.layer import layer_env
 from tests.support.targets import EventTarget, HttpTarget
 
 PHOTO = make_image("PNG", (320, 240), noise=True)
-
-
-@pytest.fixture
-def proxy(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresProxy]:
-    with (
-        postgres_proxy(services["DATABASE_URL"]) as proxy,
-        layer_env(monkeypatch, DATABASE_URL=proxy.url, DATABASE_OUTCOME_CHECK_SECONDS="2"),
-    ):
-        yield proxy
 
 
 @pytest.fixture(params=["handler", "devserver"])

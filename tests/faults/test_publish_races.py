@@ -51,6 +51,19 @@ def _hook_reads(
     return ran
 
 
+def _reconcile_aside(reports: list[Any]) -> None:
+    """A reconcile run in a thread of its own, as another process would run it (it waits on no
+    lock of the caller's), within 30 s; its report is appended to reports."""
+    from imageapi.store.reconcile import reconcile
+
+    sweep = threading.Thread(
+        target=lambda: reports.append(reconcile(apply=True, grace=timedelta(0), max_share=1.0))
+    )
+    sweep.start()
+    sweep.join(30)
+    assert reports, "reconcile waited on the request"
+
+
 def _db(stores: Stores) -> psycopg.Connection[Any]:
     return psycopg.connect(stores.env["DATABASE_URL"], autocommit=True)
 
@@ -100,7 +113,6 @@ def test_a_second_complete_during_the_first_answers_409_then_the_same_image(
 def test_a_session_expiring_mid_complete_is_not_swept_by_reconcile(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imageapi.store.reconcile import reconcile
 
     api = Api(EventTarget())
     session = send(api, PHOTO)
@@ -109,12 +121,7 @@ def test_a_session_expiring_mid_complete_is_not_swept_by_reconcile(
     def expire_and_sweep() -> None:
         with _db(stores) as conn:
             conn.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second'")
-        sweep = threading.Thread(  # a process of its own would not wait on this one either
-            target=lambda: reports.append(reconcile(apply=True, grace=timedelta(0), max_share=1.0))
-        )
-        sweep.start()
-        sweep.join(30)
-        assert reports, "reconcile waited on the complete"
+        _reconcile_aside(reports)
 
     ran = _hook_reads(monkeypatch, "incoming/", expire_and_sweep)
     response = api.complete(session["upload_id"])
@@ -202,20 +209,13 @@ def test_reconcile_never_deletes_a_file_whose_row_committed_after_it_read_the_ro
 def test_reconcile_skips_the_file_of_a_complete_at_work(
     stores: Stores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imageapi.store.reconcile import reconcile
 
     api = Api(EventTarget())
     session, key = _crashed_complete(api, stores)
     reports: list[Any] = []
 
-    def sweep() -> None:  # the retry has taken the lease over and is checking the file
-        thread = threading.Thread(
-            target=lambda: reports.append(reconcile(apply=True, grace=timedelta(0), max_share=1.0))
-        )
-        thread.start()
-        thread.join(30)
-
-    _hook_reads(monkeypatch, "incoming/", sweep)
+    # The retry has taken the lease over and is checking the file when reconcile runs.
+    _hook_reads(monkeypatch, "incoming/", lambda: _reconcile_aside(reports))
     response = api.complete(session["upload_id"])
     assert reports[0].objects_without_rows == [key] and reports[0].deleted_objects == 0
     assert reports[0].incoming_objects_without_sessions == []

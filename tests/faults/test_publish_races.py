@@ -303,3 +303,20 @@ def test_a_delete_during_the_first_thumbnail_leaves_no_thumbnail(
     assert deleted == [204]
     assert response.status == 404, response.body
     assert stores.rows() == [] and stores.object_keys() == []
+
+
+def test_a_complete_out_of_time_answers_503_and_publishes_nothing(
+    dev_server: str, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = Api(HttpTarget("devserver", dev_server))
+    session = send(api, PHOTO)
+    with layer_env(monkeypatch, REQUEST_TIMEOUT_SECONDS="6.2"):  # 0.2 s before the row's reserve
+        ran = _hook_reads(monkeypatch, "incoming/", lambda: time.sleep(0.5))
+        late = api.complete(session["upload_id"])
+    assert ran == [1]
+    assert late.status == 503 and late.header("retry-after") == "5", late.body
+    assert "within the time a request may run" in json_of(late)["detail"]
+    assert stores.rows() == [] and stores.unfinished_uploads() == []
+    assert stores.object_keys() == [f"incoming/{session['upload_id']}"]
+    assert [s["state"] for s in stores.upload_sessions()] == ["open"]  # the lease was given back
+    assert api.complete(session["upload_id"]).status == 201

@@ -292,12 +292,10 @@ def _check(
             inspector.feed(chunk)  # a refused file stops here, before its bytes go further
             upload.write(chunk)
             upload.drain_blocking()
-            if deadline.passed(keep=PUBLISH_SECONDS):
-                raise CompleteTooSlow(
-                    "The file could not be checked within the time a request may run; try again later"
-                )
+            _in_time(deadline)
     finally:
         chunks.close()  # at once when a chunk is refused, not when collected
+    _in_time(deadline)  # the last chunk's read counts too
     if inspector.size != session.size_bytes:
         raise Unprocessable("The uploaded file changed size while it was read")
     digest = inspector.sha256.hexdigest()
@@ -316,6 +314,14 @@ def _check(
         height=info.height,
         orientation=info.orientation,
     )
+
+
+def _in_time(deadline: Deadline) -> None:
+    """S3 work stops while the row's transaction still has its time."""
+    if deadline.passed(keep=PUBLISH_SECONDS):
+        raise CompleteTooSlow(
+            "The file could not be checked within the time a request may run; try again later"
+        )
 
 
 def _delete_quietly(storage: Storage, key: str) -> None:

@@ -1,6 +1,6 @@
 """`make bench`: measures cold start, warm invocation, dev server throughput, streaming,
-pagination and thumbnails, each against a baseline measured in the same run; prints the table and writes
-docs/benchmarks.md.
+pagination, thumbnails and upload sessions, each against a baseline measured in the same run;
+prints the table and writes docs/benchmarks.md.
 
     python -m bench                      everything, writes docs/benchmarks.md
     python -m bench --only warm stream   some sections (prints only; the document needs them all)
@@ -20,12 +20,12 @@ from local.routes import LAYER_DIR, ROOT
 if str(LAYER_DIR) not in sys.path:  # `python -m bench` without the Makefile's PYTHONPATH
     sys.path.insert(0, str(LAYER_DIR))
 
-from bench import cold, pagination, streaming, throughput, thumbnails, warm
+from bench import cold, pagination, sessions, streaming, throughput, thumbnails, warm
 from bench.build import sam_build
 from bench.report import Results, code_state, document, goals, table, write_document
 from bench.services import Services, started
 
-SECTIONS = ("cold", "warm", "throughput", "stream", "pages", "thumbs")
+SECTIONS = ("cold", "warm", "throughput", "stream", "pages", "thumbs", "sessions")
 INTRO = """\
 What one request costs in each function of the API, measured on this machine against real
 PostgreSQL and S3 servers on loopback (embedded PostgreSQL over a Unix socket, moto's S3 server
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             for _, title, run in wanted:
                 _step(title)
                 run(services, results, quick)
+    if "sessions" in args.only:  # on rclone's store, with a database of its own
+        _step("7 upload sessions")
+        sessions.measure_into(results, quick)
     seconds = time.perf_counter() - began
     if code_state() != code:
         results.facts["Code measured"] += f"; CHANGED during the run, to: {code_state()}"

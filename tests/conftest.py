@@ -154,6 +154,7 @@ class Stores:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("TRUNCATE images")
             conn.execute("TRUNCATE upload_sessions")
+            conn.execute("TRUNCATE idempotency_keys")
         _empty_bucket(self.s3, self.bucket)
 
 

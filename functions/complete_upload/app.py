@@ -9,6 +9,7 @@ from mangum import Mangum
 from imageapi.core.schemas import ImagePublic
 from imageapi.http.api import create_app, error_responses
 from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.http.idempotency import OPENAPI_PARAMETER as IDEMPOTENCY_KEY
 from imageapi.routes.sessions import complete_session
 from imageapi.store.storage import StorageDep
 
@@ -19,12 +20,13 @@ app = create_app(title="Complete upload")
     "/api/v1/uploads/{upload_id}/complete",
     status_code=201,
     response_model=ImagePublic,
-    responses=error_responses(404, 409, 415),
+    responses=error_responses(400, 404, 409, 415),
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
-def complete_upload(
+async def complete_upload(
     upload_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
-    return complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
+    return await complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
 
 
 handler = Mangum(app, lifespan="off")

@@ -7,6 +7,7 @@ from mangum import Mangum
 from imageapi.core.schemas import UploadSessionCreate, UploadSessionPublic
 from imageapi.http.api import create_app, error_responses
 from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.http.idempotency import OPENAPI_PARAMETER as IDEMPOTENCY_KEY
 from imageapi.routes.sessions import create_session
 from imageapi.store.storage import StorageDep
 
@@ -17,12 +18,13 @@ app = create_app(title="Create upload")
     "/api/v1/uploads",
     status_code=201,
     response_model=UploadSessionPublic,
-    responses=error_responses(400, 413, 415),
+    responses=error_responses(400, 409, 413, 415),
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
-def create_upload(
+async def create_upload(
     body: UploadSessionCreate, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
-    return create_session(request, body=body, db=db, storage=storage, settings=settings)
+    return await create_session(request, body=body, db=db, storage=storage, settings=settings)
 
 
 handler = Mangum(app, lifespan="off")

@@ -7,6 +7,7 @@ from mangum import Mangum
 from imageapi.core.schemas import UPLOAD_REQUEST_BODY, ImagePublic
 from imageapi.http.api import create_app, error_responses
 from imageapi.http.deps import DbDep, SettingsDep
+from imageapi.http.idempotency import OPENAPI_PARAMETER as IDEMPOTENCY_KEY
 from imageapi.routes.uploads import upload
 from imageapi.store.storage import StorageDep
 
@@ -17,8 +18,8 @@ app = create_app(title="Upload image")
     "/api/v1/images/",
     status_code=201,
     response_model=ImagePublic,
-    responses=error_responses(400, 413, 415),
-    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    responses=error_responses(400, 409, 413, 415),
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY, "parameters": [IDEMPOTENCY_KEY]},
 )
 async def upload_image(
     request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep

@@ -6,28 +6,17 @@ row committed never loses its file."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
 from local.apigw import HttpResponse
 from tests.conftest import Stores
 from tests.support.api import Api, json_of
-from tests.support.faults import PostgresProxy, postgres_proxy
+from tests.support.faults import PostgresProxy
 from tests.support.images import make_image
-from tests.support.layer import layer_env
 from tests.support.targets import EventTarget
 
 INSERT = b"INSERT INTO images"
-
-
-@pytest.fixture
-def proxy(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[PostgresProxy]:
-    with (
-        postgres_proxy(services["DATABASE_URL"]) as proxy,
-        layer_env(monkeypatch, DATABASE_URL=proxy.url, DATABASE_OUTCOME_CHECK_SECONDS="2"),
-    ):
-        yield proxy
 
 
 @pytest.fixture

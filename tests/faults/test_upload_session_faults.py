@@ -1,5 +1,6 @@
-"""Upload sessions when things go wrong for real: concurrent completes, S3 failing during the
-copy, a store that enforces the signed length, sessions abandoned and swept by reconcile."""
+"""Upload sessions when things go wrong for real: concurrent completes, S3 failing while the
+checked bytes are published, a store that enforces the signed length, sessions abandoned and
+swept by reconcile."""
 
 from __future__ import annotations
 
@@ -46,14 +47,15 @@ def test_concurrent_completes_make_one_image(
     assert [s["completed_at"] is not None for s in stores.upload_sessions()] == [True]
 
 
-def test_s3_failing_during_the_copy_writes_no_row_and_keeps_the_file(
+def test_s3_failing_while_the_checked_bytes_go_up_writes_no_row_and_keeps_the_file(
     stores: Stores, services: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = Api(EventTarget())
     with cutting_proxy(services["S3_ENDPOINT_URL"]) as proxy:
         with layer_env(monkeypatch, S3_ENDPOINT_URL=proxy.url):
             session = send(api, PNG)
-            proxy.cut_marker = b"x-amz-copy-source"  # every CopyObject is reset, nothing else
+            # every write to images/ is reset, nothing else: the read of incoming/ goes through
+            proxy.cut_marker = f"PUT /{services['S3_BUCKET']}/images/".encode()
             response = api.complete(session["upload_id"])
         assert proxy.cuts > 0
     assert response.status == 503 and response.header("retry-after") == "5"

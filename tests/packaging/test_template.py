@@ -189,6 +189,7 @@ def test_download_reads_upload_writes_reconcile_lists_and_deletes(
         assert actions(resources, "ThumbnailFunction", "s3:") == {
             "s3:GetObject",
             "s3:PutObject",
+            "s3:DeleteObject",  # a thumbnail stored after its image was deleted
             "s3:ListBucket",
         }
         assert actions(resources, "DeleteImageFunction", "s3:") == {"s3:DeleteObject"}
@@ -198,7 +199,7 @@ def test_download_reads_upload_writes_reconcile_lists_and_deletes(
         "UploadImageFunction": {"images/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"}},
         "ThumbnailFunction": {
             "images/*": {"s3:GetObject"},
-            "thumbnails/*": {"s3:GetObject", "s3:PutObject"},
+            "thumbnails/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
             "bucket": {"s3:ListBucket"},
         },
         "DeleteImageFunction": {"images/*": {"s3:DeleteObject"}, "thumbnails/*": {"s3:DeleteObject"}},
@@ -311,10 +312,10 @@ def test_upload_sessions_least_privilege(deployed: dict[str, dict[str, Any]]) ->
     for resources in deployed.values():
         # create signs a PUT to incoming/ and reads nothing
         assert object_grants(resources, "CreateUploadFunction") == {"incoming/*": {"s3:PutObject"}}
-        # complete reads and deletes incoming/, writes images/ (deleting its own copy on failure)
+        # complete reads and deletes incoming/, streams to images/ (removing its object on failure)
         assert object_grants(resources, "CompleteUploadFunction") == {
             "incoming/*": {"s3:GetObject", "s3:DeleteObject"},
-            "images/*": {"s3:PutObject", "s3:DeleteObject"},
+            "images/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
             "bucket": {"s3:ListBucket"},
         }
         assert object_grants(resources, "ReconcileFunction") == {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from local.apigw import HttpResponse
@@ -17,10 +17,15 @@ UPLOADS = "/api/v1/uploads"
 @dataclass
 class Api:
     target: Target
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every write
+
+    def with_headers(self, headers: dict[str, str]) -> Api:
+        return Api(self.target, {**self.headers, **headers})
 
     def upload(self, data: bytes, **form: str) -> HttpResponse:
         body, content_type = upload_body(data, **form)
-        return self.target.request("POST", IMAGES, headers={"content-type": content_type}, body=body)
+        sent = {"content-type": content_type, **self.headers}
+        return self.target.request("POST", IMAGES, headers=sent, body=body)
 
     def upload_ok(self, data: bytes, **form: str) -> dict[str, Any]:
         response = self.upload(data, **form)
@@ -51,7 +56,8 @@ class Api:
 
     def create_session(self, **fields: object) -> HttpResponse:
         body = json.dumps(fields).encode()
-        return self.target.request("POST", UPLOADS, headers={"content-type": "application/json"}, body=body)
+        sent = {"content-type": "application/json", **self.headers}
+        return self.target.request("POST", UPLOADS, headers=sent, body=body)
 
     def create_session_ok(self, **fields: object) -> dict[str, Any]:
         response = self.create_session(**fields)
@@ -59,7 +65,7 @@ class Api:
         return json_of(response)
 
     def complete(self, upload_id: str) -> HttpResponse:
-        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete")
+        return self.target.request("POST", f"{UPLOADS}/{upload_id}/complete", headers=self.headers)
 
 
 def json_of(response: HttpResponse) -> Any:

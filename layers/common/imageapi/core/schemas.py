@@ -131,6 +131,9 @@ class UploadSessionRow(BaseModel):
     created_at: datetime
     expires_at: datetime
     completed_at: datetime | None
+    state: str = "open"  # open, completing (a complete holds the lease), completed
+    lease_owner: uuid.UUID | None = None
+    lease_expires_at: datetime | None = None
 
 
 class ErrorBody(BaseModel):

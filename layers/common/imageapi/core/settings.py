@@ -29,6 +29,10 @@ class Settings(BaseModel):
     # the row was written, before answering 503 and leaving the object for reconcile.
     database_outcome_check_seconds: float = Field(default=8, gt=0)
 
+    # Where no Lambda context says how long a request may run (the dev server): the complete
+    # function's Timeout. S3 work stops in time for the database step that follows it.
+    request_timeout_seconds: float = Field(default=29, gt=0)
+
     s3_bucket: str = "images"
     s3_endpoint_url: str | None = None
     s3_region: str | None = None

@@ -31,10 +31,12 @@ _DESCRIPTIONS = {
     401: "Missing or invalid bearer token (only when API_TOKENS is set)",
     404: "Not found",
     405: "Method not allowed",
-    409: "The upload's file is not in the object store yet (PUT it first), or changed while checked",
+    409: "Try again after Retry-After: the upload's file is not in the store yet (PUT it first), or"
+    " another request for the same upload session or Idempotency-Key is still at work",
     413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions)",
     415: "Not a JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image, markup in it, or not multipart/form-data",
-    422: "Invalid input (for example a truncated image, or one whose dimensions cannot be read)",
+    422: "Invalid input (for example a truncated image, one whose dimensions cannot be read, or an"
+    " Idempotency-Key already used for a different request)",
     500: "Internal error",
     503: "PostgreSQL or S3 is unavailable; retry after Retry-After seconds",
 }

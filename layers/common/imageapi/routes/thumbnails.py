@@ -10,11 +10,12 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from imageapi.core.errors import ApiError, StorageUnavailable, Unprocessable
+from imageapi.core.errors import ApiError, NotFound, StorageUnavailable, Unprocessable
 from imageapi.core.schemas import ImageRow
 from imageapi.core.settings import Settings
 from imageapi.formats.rendering import RENDER_VERSION, Undecodable, render_thumbnail
 from imageapi.http.conditional import none_match
+from imageapi.store import repository
 from imageapi.store.db import Database
 from imageapi.store.layout import thumbnail_key
 from imageapi.store.storage import ObjectMissing, Storage
@@ -42,11 +43,11 @@ async def thumbnail_response(
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
     if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    data = await run_in_threadpool(get_or_make, row, size=size, storage=storage, settings=settings)
+    data = await run_in_threadpool(get_or_make, row, size=size, db=db, storage=storage, settings=settings)
     return Response(data, media_type=CONTENT_TYPE, headers=headers)
 
 
-def get_or_make(row: ImageRow, *, size: int, storage: Storage, settings: Settings) -> bytes:
+def get_or_make(row: ImageRow, *, size: int, db: Database, storage: Storage, settings: Settings) -> bytes:
     """The stored thumbnail, or a new one rendered from the original and stored (blocking)."""
     key = thumbnail_key(row.id, size)
     try:
@@ -70,6 +71,16 @@ def get_or_make(row: ImageRow, *, size: int, storage: Storage, settings: Setting
         storage.put(key=key, data=data, content_type=CONTENT_TYPE, cache_control=CACHE_CONTROL)
     except StorageUnavailable:
         log.warning("could not store a thumbnail; the next request renders it again")
+        return data
+    # A DELETE while this rendered removed the row, and then the thumbnails that existed. This
+    # one may have been stored after that: asked after storing, either the row is gone here,
+    # or the DELETE comes later and removes this thumbnail itself.
+    if db.run(repository.get_image, image_id=row.id) is None:
+        try:
+            storage.delete(key=key)
+        except StorageUnavailable:
+            log.warning("a thumbnail of a deleted image left for reconcile", extra={"fields": {"key": key}})
+        raise NotFound("Image not found")
     return data
 
 

@@ -1,4 +1,5 @@
-"""POST /api/v1/images/: validate the form, stream the file into the bucket, store the row.
+"""POST /api/v1/images/: validate the form while its file streams into the bucket, then publish
+it (store.publish, the path upload sessions take too).
 
 Either both the object and the row exist afterwards, or neither does, or (when the database
 failed and whether the row committed cannot be learnt in time) the object stays for reconcile
@@ -8,23 +9,25 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
-import psycopg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imageapi.core.errors import DatabaseUnavailable, PayloadTooLarge, Unprocessable
+from imageapi.core.errors import PayloadTooLarge, Unprocessable
 from imageapi.core.schemas import ImageCreate, ImageRow
 from imageapi.core.settings import Settings
 from imageapi.formats.imaging import accepted_type
+from imageapi.http.deadlines import Deadline
 from imageapi.http.descriptions import clean_description
 from imageapi.http.filenames import sanitize_filename
-from imageapi.http.forms import DiscardingSink, FilePart, FileSink, UploadForm, read_upload_form
+from imageapi.http.forms import DiscardingSink, FilePart, FileSink, SinkOpener, UploadForm, read_upload_form
+from imageapi.http.idempotency import KeyReused, fingerprint, idempotent
 from imageapi.http.links import base_url, image_url, to_public
 from imageapi.store import repository
-from imageapi.store.db import Database, NotYet
+from imageapi.store.db import Database
+from imageapi.store.layout import image_key
+from imageapi.store.publish import publish
 from imageapi.store.storage import Storage, StreamingUpload
 
 FIELDS = {"file", "description"}
@@ -33,9 +36,37 @@ SESSIONS_PATH = "/api/v1/uploads"  # upload sessions: the client sends the bytes
 log = logging.getLogger(__name__)
 
 
+ROUTE = "POST /api/v1/images/"  # what Idempotency-Key values are scoped to
+
+
 async def upload(request: Request, *, db: Database, storage: Storage, settings: Settings) -> JSONResponse:
-    """201 with the new image's metadata and its Location."""
-    image_id = uuid.uuid4()
+    """201 with the new image's metadata and its Location; with an Idempotency-Key, once."""
+
+    async def work(image_id: uuid.UUID, resumed: bool) -> tuple[JSONResponse, str]:
+        if resumed:  # the key's earlier holder died: its image may be stored already
+            written = await run_in_threadpool(db.run, repository.get_image, image_id=image_id)
+            if written is not None:
+                return await _same_upload(request, written, settings=settings)
+        return await _upload(request, image_id=image_id, db=db, storage=storage, settings=settings)
+
+    async def fingerprint_of_retry() -> str:  # the body is read, its file stored nowhere
+        return _fingerprint(
+            await _read_form(request, settings=settings, open_sink=lambda *_: DiscardingSink())
+        )
+
+    return await idempotent(
+        request,
+        route=ROUTE,
+        db=db,
+        lease_seconds=Deadline.of(request, settings).remaining(),
+        work=work,
+        fingerprint_of_retry=fingerprint_of_retry,
+    )
+
+
+async def _upload(
+    request: Request, *, image_id: uuid.UUID, db: Database, storage: Storage, settings: Settings
+) -> tuple[JSONResponse, str]:
     opened: list[StreamingUpload] = []
 
     def open_sink(name: str, part: FilePart) -> FileSink:
@@ -44,7 +75,7 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
         opened.append(
             StreamingUpload(
                 storage,
-                key=f"images/{image_id}",
+                key=image_key(image_id),
                 content_type=lambda: accepted_type(part.inspector.head),
                 part_bytes=settings.s3_part_bytes,
                 parts_in_flight=settings.s3_parts_in_flight,
@@ -52,25 +83,56 @@ async def upload(request: Request, *, db: Database, storage: Storage, settings: 
         )
         return opened[0]
 
-    try:
-        form = await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
-    except PayloadTooLarge as exc:
-        detail = f"{exc.detail}: send larger files through POST {SESSIONS_PATH}"
-        raise PayloadTooLarge(detail, headers=exc.headers) from None
+    form = await _read_form(request, settings=settings, open_sink=open_sink)
     try:
         row = await run_in_threadpool(store_upload, form, image_id=image_id, db=db, settings=settings)
     except BaseException:
         await run_in_threadpool(form.discard)
         raise
+    return _created(request, row), _fingerprint(form)
+
+
+async def _same_upload(
+    request: Request, written: ImageRow, *, settings: Settings
+) -> tuple[JSONResponse, str]:
+    """The image an earlier attempt under this key stored, if this request asks for the same
+    (its file and description); otherwise a 422. The body is read; its file is stored nowhere."""
+    form = await _read_form(request, settings=settings, open_sink=lambda *_: DiscardingSink())
+    part = _file(form)
+    if part.inspector.sha256.hexdigest() != written.sha256 or _description(form) != written.description:
+        raise KeyReused()
+    return _created(request, written), _fingerprint(form)
+
+
+def _created(request: Request, row: ImageRow) -> JSONResponse:
     base = base_url(request)
-    image = to_public(row, base=base)
-    location = image_url(base, image.id)
-    return JSONResponse(image.model_dump(mode="json"), status_code=201, headers={"Location": location})
+    location = image_url(base, row.id)
+    body = to_public(row, base=base).model_dump(mode="json")
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+async def _read_form(request: Request, *, settings: Settings, open_sink: SinkOpener) -> UploadForm:
+    try:
+        return await read_upload_form(request, max_file_bytes=settings.max_upload_bytes, open_sink=open_sink)
+    except PayloadTooLarge as exc:
+        detail = f"{exc.detail}: send larger files through POST {SESSIONS_PATH}"
+        raise PayloadTooLarge(detail, headers=exc.headers) from None
+
+
+def _fingerprint(form: UploadForm) -> str:
+    """What the upload asks for: its fields, and each file's name and SHA-256 (not the boundary)."""
+    fields = [f"{name}={value.hex()}" for name, values in sorted(form.fields.items()) for value in values]
+    files = [
+        f"{name}:{part.filename}:{part.inspector.sha256.hexdigest()}"
+        for name, parts in sorted(form.files.items())
+        for part in parts
+    ]
+    return fingerprint(*fields, *files)
 
 
 def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, settings: Settings) -> ImageRow:
-    """Validates the received form, makes its object visible, then writes the row (blocking).
-    If this raises, the caller discards the form's sinks, which removes a committed object too."""
+    """Validates the received form, then publishes it: the object, then the row (blocking). If
+    this raises, the caller discards the form's sinks; the object stays only if the row may exist."""
     unknown = (set(form.fields) | set(form.files)) - FIELDS
     if unknown:
         raise Unprocessable("Unexpected form field: send only file and description")
@@ -92,54 +154,7 @@ def store_upload(form: UploadForm, *, image_id: uuid.UUID, db: Database, setting
         height=info.height,
         orientation=info.orientation,
     )
-    part.sink.commit()
-    return _insert_row(image, sink=part.sink, db=db)
-
-
-def _insert_row(image: ImageCreate, *, sink: StreamingUpload, db: Database) -> ImageRow:
-    """Writes the row. When that fails after the INSERT may have reached the server, the
-    outcome is asked on a fresh connection: a row found is the upload's success; a row certainly
-    absent lets the caller delete the object; an unknown outcome keeps the object (503)."""
-    backends: list[int] = []
-
-    def insert(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> ImageRow:
-        backends.append(conn.info.backend_pid)  # from here on the INSERT may reach the server
-        return repository.insert_image(conn, image=image)
-
-    try:
-        return db.run(insert, image=image)
-    except DatabaseUnavailable:
-        if not backends:
-            raise  # no INSERT was sent: no row, and the caller deletes the object
-        try:
-            row = db.run_on_fresh_connection(_written_row, image_id=image.id, backends=backends)
-        except DatabaseUnavailable:
-            sink.keep()
-            log.error(
-                "upload outcome unknown: the object is kept for reconcile",
-                extra={"fields": {"image_key": image.object_key}},
-            )
-            raise
-        if row is None:
-            raise
-        log.warning(
-            "the row was written though its acknowledgement was lost",
-            extra={"fields": {"image_key": image.object_key}},
-        )
-        return row
-
-
-def _written_row(
-    conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID, backends: list[int]
-) -> ImageRow | None:
-    """The row if it exists; None only once it certainly never will: the server processes that
-    ran the INSERT have ended, so no transaction of theirs can still commit."""
-    row = repository.get_image(conn, image_id=image_id)
-    if row is not None:
-        return row
-    if any(repository.backend_running(conn, pid=pid) for pid in backends):
-        raise NotYet("the INSERT's server process is still running")
-    return repository.get_image(conn, image_id=image_id)  # a new snapshot, taken after they ended
+    return publish(part.sink, image, db=db)
 
 
 def _description(form: UploadForm) -> str:

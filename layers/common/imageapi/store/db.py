@@ -214,6 +214,10 @@ class Database:
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
 
+    def with_timeout(self, seconds: float) -> Database:
+        """The same connections, each call bounded by seconds instead (at most this one's own)."""
+        return Database(self._source, self._conninfo, timeout=min(seconds, self._timeout))
+
     def close(self) -> None:
         self._source.close()
 

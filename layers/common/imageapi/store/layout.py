@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from enum import IntEnum
 
+IMAGES_PREFIX = "images/"
 THUMBNAILS_PREFIX = "thumbnails/"
 
 
@@ -24,6 +25,18 @@ class ThumbnailSize(IntEnum):
 
 THUMBNAIL_SIZES = tuple(int(size) for size in ThumbnailSize)
 DEFAULT_THUMBNAIL_SIZE = ThumbnailSize.S256
+
+
+def image_key(image_id: uuid.UUID) -> str:
+    return f"{IMAGES_PREFIX}{image_id}"
+
+
+def image_id_of_key(key: str) -> uuid.UUID | None:
+    """The image id of an images/<id> key, or None for anything else under the prefix."""
+    try:
+        return uuid.UUID(key.removeprefix(IMAGES_PREFIX)) if key.startswith(IMAGES_PREFIX) else None
+    except ValueError:
+        return None
 
 
 def thumbnail_key(image_id: uuid.UUID, size: int) -> str:

@@ -16,12 +16,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from imageapi.core.errors import StorageUnavailable
 from imageapi.core.settings import get_settings
 
-from . import repository
+from . import idempotency, repository
 from .db import Database, get_database
-from .layout import THUMBNAILS_PREFIX, image_id_of_thumbnail
+from .layout import THUMBNAILS_PREFIX, image_id_of_key, image_id_of_thumbnail
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
@@ -29,6 +31,10 @@ INCOMING_PREFIX = "incoming/"  # upload sessions' files, before they are checked
 # An object younger than this may belong to an upload whose row is being written right now.
 GRACE = timedelta(minutes=15)
 _LOGGED_KEYS = 100  # a log line names at most this many keys; the count is always exact
+RECHECK_BATCH = 100  # image objects re-checked and deleted per transaction
+# Idempotency-Keys past their lifetime: each run removes at most this many batches.
+IDEMPOTENCY_BATCH = 1000
+IDEMPOTENCY_BATCHES = 100
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ class Report:
     expired_upload_sessions: list[str] = field(default_factory=list)
     incoming_objects_without_sessions: list[str] = field(default_factory=list)
     thumbnails_without_rows: list[str] = field(default_factory=list)
+    expired_idempotency_keys: int = 0
 
 
 def reconcile(
@@ -113,7 +120,9 @@ def reconcile(
     )
     if not apply:
         return report
-    report.deleted_objects = _delete(storage, report.objects_without_rows + report.thumbnails_without_rows)
+    report.deleted_objects = delete_unpublished(db=db, storage=storage, keys=report.objects_without_rows)
+    report.deleted_objects += _delete(storage, report.thumbnails_without_rows)
+    report.expired_idempotency_keys = expire_idempotency_keys(db=db)
     if delete_rows and report.rows_without_objects:
         report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
     report.applied = True
@@ -156,6 +165,44 @@ def sweep_upload_sessions(
         if expired:
             db.run(repository.delete_upload_sessions, upload_ids=[s.id for s in expired])
     return [str(s.id) for s in expired], keys
+
+
+def delete_unpublished(*, db: Database, storage: Storage, keys: list[str]) -> int:
+    """Deletes the images/ objects among keys that are still unpublished when it comes to them,
+    RECHECK_BATCH at a time: each batch is checked against the rows and the uploads at work in
+    the transaction that deletes it, with the sessions and idempotency keys that could publish
+    them locked, so no row can commit and no retry can start writing one of them in between."""
+    deleted = 0
+    for start in range(0, len(keys), RECHECK_BATCH):
+        deleted += db.run(_delete_batch, keys=keys[start : start + RECHECK_BATCH], storage=storage)
+    return deleted
+
+
+def _delete_batch(conn: psycopg.Connection[Any], /, *, keys: list[str], storage: Storage) -> int:
+    with conn.transaction():
+        unpublished = repository.unpublished_image_keys(
+            conn, keys=keys, image_ids=[image_id_of_key(key) for key in keys]
+        )
+        skipped = len(keys) - len(unpublished)
+        if skipped:
+            log.info("objects published since the listing kept", extra={"fields": {"count": skipped}})
+        return _delete(storage, unpublished) if unpublished else 0
+
+
+def expire_idempotency_keys(*, db: Database) -> int:
+    """Removes Idempotency-Keys past their lifetime, a batch at a time, at most a bounded number
+    of batches per run (the next run goes on)."""
+    removed = 0
+    for _ in range(IDEMPOTENCY_BATCHES):
+        batch = db.run(
+            idempotency.delete_expired_keys,
+            lifetime_seconds=idempotency.LIFETIME.total_seconds(),
+            batch=IDEMPOTENCY_BATCH,
+        )
+        removed += batch
+        if batch < IDEMPOTENCY_BATCH:
+            break
+    return removed
 
 
 def _delete(storage: Storage, keys: list[str]) -> int:

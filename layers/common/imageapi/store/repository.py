@@ -84,51 +84,139 @@ def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -
 
 _SESSION_COLUMNS = (
     "id, image_id, incoming_key, description, filename, size_bytes, sha256, created_at, expires_at,"
-    " completed_at"
+    " completed_at, state, lease_owner, lease_expires_at"
 )
 
 
 def insert_upload_session(conn: psycopg.Connection[Any], /, *, session: UploadSessionRow) -> UploadSessionRow:
+    """Idempotent by id, so a retry after a lost reply returns the session the first one made."""
     with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
         cur.execute(
             "INSERT INTO upload_sessions (id, image_id, incoming_key, description, filename, size_bytes,"
             " sha256, expires_at) VALUES (%(id)s, %(image_id)s, %(incoming_key)s, %(description)s,"
-            f" %(filename)s, %(size_bytes)s, %(sha256)s, %(expires_at)s) RETURNING {_SESSION_COLUMNS}",
+            " %(filename)s, %(size_bytes)s, %(sha256)s, %(expires_at)s)"
+            f" ON CONFLICT (id) DO NOTHING RETURNING {_SESSION_COLUMNS}",
             session.model_dump(),
         )
         row = cur.fetchone()
+        if row is None:
+            cur.execute(f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE id = %s", (session.id,))
+            row = cur.fetchone()
     assert row is not None
     return row
 
 
-def lock_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> UploadSessionRow | None:
-    """The session, locked until the transaction ends: a second complete waits for the first."""
+def get_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> UploadSessionRow | None:
     with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
-        cur.execute(f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE id = %s FOR UPDATE", (upload_id,))
+        cur.execute(f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE id = %s", (upload_id,))
         return cur.fetchone()
 
 
-def mark_upload_session_completed(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> None:
-    conn.execute("UPDATE upload_sessions SET completed_at = clock_timestamp() WHERE id = %s", (upload_id,))
+def claim_upload_session(
+    conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID, owner: uuid.UUID, lease_seconds: float
+) -> UploadSessionRow | None:
+    """Takes the session's lease for owner: a lease this owner holds already (a retry after a
+    lost reply), or, before the session expires, an open one or one whose holder let its lease
+    run out (it died). None when the session is missing, expired, completed or held by another."""
+    with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+        cur.execute(
+            "UPDATE upload_sessions SET state = 'completing', lease_owner = %(owner)s,"
+            " lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)"
+            " WHERE id = %(id)s AND ((state = 'completing' AND lease_owner = %(owner)s)"
+            "  OR (expires_at > clock_timestamp() AND (state = 'open'"
+            "      OR (state = 'completing' AND lease_expires_at < clock_timestamp()))))"
+            f" RETURNING {_SESSION_COLUMNS}",
+            {"id": upload_id, "owner": owner, "lease": lease_seconds},
+        )
+        return cur.fetchone()
+
+
+def release_upload_session(
+    conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID, owner: uuid.UUID
+) -> None:
+    """Gives the lease back (the file was not there yet, or the store failed): a retry may claim
+    the session at once."""
+    conn.execute(
+        "UPDATE upload_sessions SET state = 'open', lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id = %s AND state = 'completing' AND lease_owner = %s",
+        (upload_id, owner),
+    )
+
+
+def finish_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID, owner: uuid.UUID) -> str:
+    """Marks the session completed if owner still holds its lease: "finished"; "completed" when it
+    was already (by an earlier attempt or by whoever took it over); "lost" otherwise."""
+    cur = conn.execute(
+        "UPDATE upload_sessions SET state = 'completed', completed_at = clock_timestamp(),"
+        " lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id = %s AND state = 'completing' AND lease_owner = %s",
+        (upload_id, owner),
+    )
+    if cur.rowcount:
+        return "finished"
+    row = conn.execute("SELECT state FROM upload_sessions WHERE id = %s", (upload_id,)).fetchone()
+    return "completed" if row is not None and row[0] == "completed" else "lost"
+
+
+def delete_claimed_upload_session(
+    conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID, owner: uuid.UUID
+) -> None:
+    """A refused file ends its session, if owner still holds the lease."""
+    conn.execute(
+        "DELETE FROM upload_sessions WHERE id = %s AND state = 'completing' AND lease_owner = %s",
+        (upload_id, owner),
+    )
 
 
 def delete_upload_sessions(conn: psycopg.Connection[Any], /, *, upload_ids: list[uuid.UUID]) -> int:
-    return conn.execute("DELETE FROM upload_sessions WHERE id = ANY(%s)", (upload_ids,)).rowcount
+    """Deletes these sessions, but for one a complete holds the lease of."""
+    return conn.execute(
+        "DELETE FROM upload_sessions WHERE id = ANY(%s)"
+        " AND NOT (state = 'completing' AND lease_expires_at >= clock_timestamp())",
+        (upload_ids,),
+    ).rowcount
+
+
+def unpublished_image_keys(
+    conn: psycopg.Connection[Any], /, *, keys: list[str], image_ids: list[uuid.UUID | None]
+) -> list[str]:
+    """Of these images/ keys (and the image ids they name), those that no row points at and that no
+    upload is publishing now. Locks the sessions and idempotency keys that could publish them
+    until the transaction ends: a complete or a retried upload claims them only after that."""
+    ids = [i for i in image_ids if i is not None]
+    conn.execute("SELECT 1 FROM upload_sessions WHERE image_id = ANY(%s) FOR UPDATE", (ids,))
+    conn.execute(
+        "SELECT 1 FROM idempotency_keys WHERE resource_id = ANY(%s) AND state = 'processing' FOR UPDATE",
+        (ids,),
+    )
+    cur = conn.execute(
+        "SELECT c.key FROM unnest(%s::text[], %s::uuid[]) AS c(key, image_id)"
+        " WHERE NOT EXISTS (SELECT 1 FROM images WHERE object_key = c.key)"
+        " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.image_id = c.image_id"
+        "  AND s.state = 'completing' AND s.lease_expires_at >= clock_timestamp())"
+        " AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.resource_id = c.image_id"
+        "  AND k.state = 'processing' AND k.lease_expires_at >= clock_timestamp())",
+        (keys, image_ids),
+    )
+    return [row[0] for row in cur]
 
 
 def expired_upload_sessions(conn: psycopg.Connection[Any], /) -> list[UploadSessionRow]:
+    """Sessions past their expiry, but for one a complete is working on (its lease not run out)."""
     with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
         cur.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE expires_at < clock_timestamp() ORDER BY id"
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE expires_at < clock_timestamp()"
+            " AND NOT (state = 'completing' AND lease_expires_at >= clock_timestamp()) ORDER BY id"
         )
         return cur.fetchall()
 
 
 def open_incoming_keys(conn: psycopg.Connection[Any], /) -> set[str]:
-    """The incoming objects that a session may still complete."""
+    """The incoming objects that a session may still complete, or that a complete is reading."""
     cur = conn.execute(
         "SELECT incoming_key FROM upload_sessions"
-        " WHERE completed_at IS NULL AND expires_at >= clock_timestamp()"
+        " WHERE (state IN ('open', 'completing') AND expires_at >= clock_timestamp())"
+        " OR (state = 'completing' AND lease_expires_at >= clock_timestamp())"
     )
     return {row[0] for row in cur}
 

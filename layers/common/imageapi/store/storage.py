@@ -38,15 +38,12 @@ class ObjectMissing(Exception):
     """The key has no object (a row whose object was lost)."""
 
 
-class ObjectChanged(Exception):
-    """The object was replaced since it was read (a copy's If-Match failed)."""
-
-
 @dataclass
 class StoredObject:
     body: Any  # botocore StreamingBody
     size: int
     etag: str = ""
+    key: str = ""
 
     def chunks(self) -> Generator[bytes]:
         try:
@@ -196,26 +193,9 @@ class Storage:
             raise _unavailable("download", exc) from exc
         except _UNAVAILABLE as exc:
             raise _unavailable("download", exc) from exc
-        return StoredObject(body=response["Body"], size=response["ContentLength"], etag=response["ETag"])
-
-    def copy(self, *, source_key: str, key: str, content_type: str, if_match: str) -> None:
-        """Server-side copy (up to 5 GiB) of exactly the version whose ETag is if_match."""
-        try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=key,
-                CopySource={"Bucket": self.bucket, "Key": source_key},
-                CopySourceIfMatch=if_match,
-                ContentType=content_type,
-                MetadataDirective="REPLACE",
-            )
-        except botocore.exceptions.ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("PreconditionFailed", "412", "NoSuchKey", "404"):
-                raise ObjectChanged(source_key) from exc
-            raise _unavailable("copy", exc) from exc
-        except _UNAVAILABLE as exc:
-            raise _unavailable("copy", exc) from exc
+        return StoredObject(
+            body=response["Body"], size=response["ContentLength"], etag=response["ETag"], key=key
+        )
 
     def presigned_put(
         self, *, key: str, size: int, content_type: str, sha256_base64: str | None, expires_in: int
@@ -332,6 +312,7 @@ class StreamingUpload:
         self._lock = threading.Lock()
         self._committed = False
         self._kept = False
+        self._discarded = False
 
     @classmethod
     def stop_workers(cls) -> None:
@@ -374,13 +355,19 @@ class StreamingUpload:
 
     async def drain(self) -> None:
         """Waits while too many parts are in flight; raises the first part's failure."""
-        while True:
-            for future in (f for f in self._in_flight if f.done()):
-                future.result()
-            self._in_flight = [f for f in self._in_flight if not f.done()]
-            if len(self._in_flight) <= self.parts_in_flight:
-                return
-            await asyncio.wrap_future(self._in_flight[0])
+        while (waiting := self._oldest_over_limit()) is not None:
+            await asyncio.wrap_future(waiting)
+
+    def drain_blocking(self) -> None:
+        """drain() for a caller that is a thread of its own (the upload session's complete)."""
+        while (waiting := self._oldest_over_limit()) is not None:
+            waiting.result()
+
+    def _oldest_over_limit(self) -> Future[dict[str, Any]] | None:
+        for future in (f for f in self._in_flight if f.done()):
+            future.result()
+        self._in_flight = [f for f in self._in_flight if not f.done()]
+        return self._in_flight[0] if len(self._in_flight) > self.parts_in_flight else None
 
     def content_type(self) -> str:
         if self._content_type is None:
@@ -411,9 +398,11 @@ class StreamingUpload:
         self._kept = True
 
     def discard(self) -> None:
-        """Drops what was sent so far (blocking, best effort: reconcile finds what this misses)."""
-        if self._kept:
+        """Drops what was sent so far (blocking, best effort: reconcile finds what this misses).
+        Only the first call does anything."""
+        if self._kept or self._discarded:
             return
+        self._discarded = True
         if self._committed:
             try:
                 self.storage.delete(key=self.key)

@@ -42,23 +42,57 @@ def pending_files() -> list[Path]:
 
 
 def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
-    """Applies what is not applied yet, each file in its own transaction; returns their versions."""
+    """Applies what is not applied yet, in name order, each file in a transaction of its own
+    (serialised against concurrent runs by an advisory lock); returns their versions.
+
+    A file whose first line is OUTSIDE_A_TRANSACTION runs statement by statement in autocommit:
+    CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY take no long lock on a big table but
+    cannot run in a transaction. Its statements must be safe to run again (IF [NOT] EXISTS)."""
     applied_now: list[str] = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for path in pending_files():
-            if path.stem in done:
+    for path in pending_files():
+        text = path.read_text()  # a trusted file of the package
+        if text.startswith(OUTSIDE_A_TRANSACTION):
+            if path.stem in _applied(conn):
                 continue
+            for statement in _statements(text):
+                conn.execute(statement.encode())
             with conn.transaction():
-                conn.execute(path.read_text().encode())  # a trusted file of the package
+                _lock(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (%s) ON CONFLICT DO NOTHING", (path.stem,)
+                )
+        else:
+            with conn.transaction():
+                _lock(conn)
+                if path.stem in _applied(conn):
+                    continue
+                conn.execute(text.encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
-            applied_now.append(path.stem)
+        applied_now.append(path.stem)
     return applied_now
+
+
+OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
+
+
+def _lock(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def _applied(conn: psycopg.Connection[Any]) -> set[str]:
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def _statements(text: str) -> list[str]:
+    """The statements of a file of plain DDL, one per ';' at a line's end (no functions here)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";").strip()]
 
 
 def migrate(*, wait: float = 0) -> list[str]:

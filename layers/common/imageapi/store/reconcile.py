@@ -124,7 +124,8 @@ def reconcile(
     report.deleted_objects += _delete(storage, report.thumbnails_without_rows)
     report.expired_idempotency_keys = expire_idempotency_keys(db=db)
     if delete_rows and report.rows_without_objects:
-        report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
+        ids = [i for i in map(image_id_of_key, report.rows_without_objects) if i is not None]
+        report.deleted_rows = db.run(repository.delete_images, image_ids=ids)
     report.applied = True
     return report
 

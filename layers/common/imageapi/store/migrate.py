@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from imageapi.core.settings import get_settings
+from imageapi.core.settings import Settings, get_settings
 
 from .db import resolve_conninfo
 
@@ -96,11 +97,34 @@ def _statements(text: str) -> list[str]:
 
 
 def migrate(*, wait: float = 0) -> list[str]:
-    """Applies the pending migrations; retries a refused connection for up to `wait` seconds."""
-    # No statement limit: a migration may rewrite a large table; the function's Timeout bounds it.
-    conninfo = resolve_conninfo(get_settings(), statement_timeout_ms=0)
+    """Applies the pending migrations, then the role's defaults; retries a refused connection for
+    up to `wait` seconds. Straight to the database, never through DATABASE_PROXY_ENDPOINT."""
+    settings = get_settings()
+    # No statement limit: a migration may build an index on a large table; the Timeout bounds it.
+    conninfo = resolve_conninfo(settings, statement_timeout_ms=0, via_proxy=False)
     with connect_when_ready(conninfo, wait=wait) as conn:
-        return apply_migrations(conn)
+        applied = apply_migrations(conn)
+        apply_role_settings(conn, settings)
+        return applied
+
+
+def apply_role_settings(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """The statement limit as the role's default in this database: behind RDS Proxy or pgbouncer
+    no client may send it at connect time, and every server connection starts with it. (Not
+    idle_session_timeout: a pooler keeps its server connections idle on purpose, and closes
+    idle clients itself.)"""
+    limits = {"statement_timeout": settings.database_statement_timeout_ms}
+    try:
+        for name, milliseconds in limits.items():
+            conn.execute(
+                sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
+                    sql.Identifier(conn.info.dbname), sql.Identifier(name), sql.Literal(f"{milliseconds}ms")
+                )
+            )
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning(
+            "the role may not set its own defaults: behind a proxy, set %s yourself", ", ".join(limits)
+        )
 
 
 def connect_when_ready(conninfo: str, *, wait: float) -> psycopg.Connection[Any]:

@@ -74,9 +74,17 @@ def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:
     return bool(row and row[0])
 
 
-def image_keys(conn: psycopg.Connection[Any], /) -> dict[str, datetime]:
-    """Every row's object key and when the row was created."""
-    return {key: created for key, created in conn.execute("SELECT object_key, created_at FROM images")}
+def image_ids_after(
+    conn: psycopg.Connection[Any], /, *, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, created_at) of the next rows in id order (the primary key's), after the id given."""
+    if after is None:
+        cur = conn.execute("SELECT id, created_at FROM images ORDER BY id LIMIT %s", (limit,))
+    else:
+        cur = conn.execute(
+            "SELECT id, created_at FROM images WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
+        )
+    return [(row[0], row[1]) for row in cur]
 
 
 def database_now(conn: psycopg.Connection[Any], /) -> datetime:
@@ -234,7 +242,3 @@ def delete_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> Im
     with conn.cursor(row_factory=class_row(ImageRow)) as cur:
         cur.execute(f"DELETE FROM images WHERE id = %s RETURNING {_COLUMNS}", (image_id,))
         return cur.fetchone()
-
-
-def image_ids(conn: psycopg.Connection[Any], /) -> set[str]:
-    return {str(row[0]) for row in conn.execute("SELECT id FROM images")}

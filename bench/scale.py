@@ -18,14 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from bench.pagination import seed
 from bench.report import Goal, Results, Row, Stats
 from bench.services import Services, child_env
-from bench.warm import COLUMNS
 from imageapi.store import repository
 from local.routes import ROOT
 from tests.support.rows import image_row
@@ -171,7 +169,7 @@ def _rate(url: str, writers: int, *, table: str, total: int) -> float:
 def _reconcile(services: Services, results: Results, quick: bool) -> None:
     for rows in (20_000,) if quick else RECONCILE_ROWS:
         url = services.create_database("bench_reconcile")
-        _seed(url, rows)
+        seed(url, rows)
         runs = [_reconcile_once(services, url, orphans=rows // 1000) for _ in range(1 if quick else 2)]
         assert all(run["orphans"] == rows // 1000 for run in runs), runs
         results.add(
@@ -207,26 +205,3 @@ def _reconcile_once(services: Services, url: str, *, orphans: int) -> dict[str, 
         check=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def _seed(url: str, rows: int) -> None:
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    with psycopg.connect(url, autocommit=True) as conn:
-        with conn.cursor() as cur, cur.copy(f"COPY images ({COLUMNS}) FROM STDIN") as copy:
-            for i in range(rows):
-                image_id = uuid.uuid4()
-                copy.write_row(
-                    (
-                        image_id,
-                        f"images/{image_id}",
-                        "d",
-                        "f.png",
-                        "image/png",
-                        1,
-                        "0" * 64,
-                        1,
-                        1,
-                        start + timedelta(seconds=i),
-                    )
-                )
-        conn.execute("ANALYZE images")

@@ -58,8 +58,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common functions local tests bench
 
+# Then, for the whole suite only, the HTTP contract again with the layer behind Debian's
+# pgbouncer in transaction mode, which treats clients as RDS Proxy does.
 test: lint sam
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@if [ -n "$(PYTEST_ARGS)" ]; then exit 0; fi; \
+	if command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer; then \
+		echo "tests/http and tests/functions again, behind pgbouncer (pool_mode = transaction)"; \
+		TEST_THROUGH_PGBOUNCER=1 $(BIN)/pytest -q tests/http tests/functions; \
+	elif [ "$$CI" = true ]; then echo "pgbouncer is not installed: the run behind a pooling proxy cannot run" >&2; exit 1; \
+	else echo "pgbouncer not installed (apt-get install pgbouncer): the run behind a pooling proxy is skipped"; fi
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

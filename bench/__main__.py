@@ -1,5 +1,5 @@
 """`make bench`: measures cold start, warm invocation, dev server throughput, streaming,
-pagination, thumbnails and upload sessions, each against a baseline measured in the same run;
+pagination, thumbnails, upload sessions and scale, each against a baseline measured in the same run;
 prints the table and writes docs/benchmarks.md.
 
     python -m bench                      everything, writes docs/benchmarks.md
@@ -20,12 +20,12 @@ from local.routes import LAYER_DIR, ROOT
 if str(LAYER_DIR) not in sys.path:  # `python -m bench` without the Makefile's PYTHONPATH
     sys.path.insert(0, str(LAYER_DIR))
 
-from bench import cold, pagination, sessions, streaming, throughput, thumbnails, warm
+from bench import cold, pagination, scale, sessions, streaming, throughput, thumbnails, warm
 from bench.build import sam_build
 from bench.report import Results, code_state, document, goals, table, write_document
 from bench.services import Services, started
 
-SECTIONS = ("cold", "warm", "throughput", "stream", "pages", "thumbs", "sessions")
+SECTIONS = ("cold", "warm", "throughput", "stream", "pages", "thumbs", "sessions", "scale")
 INTRO = """\
 What one request costs in each function of the API, measured on this machine against real
 PostgreSQL and S3 servers on loopback (embedded PostgreSQL over a Unix socket, moto's S3 server
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         ("stream", "4 streaming", streaming.measure),
         ("pages", "5 pagination at scale", pagination.measure),
         ("thumbs", "6 thumbnails", thumbnails.measure),
+        ("scale", "8 scale: concurrent inserts, reconcile", scale.measure),
     ]
     wanted = [s for s in steps if s[0] in args.only]
     if wanted or "cold" in args.only:

@@ -25,9 +25,13 @@ PAGE = 20
 WARMUP = 20
 ROUNDS = 5
 PER_ROUND = 100  # 500 timed calls of each target
-FIRST_SQL = f"SELECT {COLUMNS}, commit_seq FROM images ORDER BY commit_seq DESC LIMIT %s"
+_POSITION = "coalesce(txid, '0'::xid8)"
+_LISTED = f"{_POSITION} < pg_snapshot_xmin(pg_current_snapshot())"
+_ORDER = f"ORDER BY {_POSITION} DESC, commit_seq DESC LIMIT %s"
+FIRST_SQL = f"SELECT {COLUMNS}, commit_seq FROM images WHERE {_LISTED} {_ORDER}"
 AFTER_SQL = (
-    f"SELECT {COLUMNS}, commit_seq FROM images WHERE commit_seq < %s ORDER BY commit_seq DESC LIMIT %s"
+    f"SELECT {COLUMNS}, commit_seq FROM images WHERE {_LISTED}"
+    f" AND ({_POSITION}, commit_seq) < (%s::text::xid8, %s) {_ORDER}"
 )
 
 
@@ -73,10 +77,12 @@ def _measure(services: Services, results: Results, url: str, *, rows: int, quick
     conn = psycopg.connect(url, autocommit=True)
     offset = rows - PAGE - 1  # the cursor row: the page after it holds the last PAGE rows
     mark = conn.execute(
-        "SELECT commit_seq FROM images ORDER BY commit_seq DESC OFFSET %s LIMIT 1", (offset,)
+        f"SELECT {_POSITION}::text::bigint, commit_seq FROM images"
+        f" ORDER BY {_POSITION} DESC, commit_seq DESC OFFSET %s LIMIT 1",
+        (offset,),
     ).fetchone()
     assert mark is not None
-    cursor = encode_cursor(mark[0], secret=secret)
+    cursor = encode_cursor((mark[0], mark[1]), secret=secret)
     first_event = load_event("list_images.v2")
     last_event = load_event("list_images.v2", query={"cursor": cursor})
     _check(handler, first_event, more=True)
@@ -85,7 +91,7 @@ def _measure(services: Services, results: Results, url: str, *, rows: int, quick
         "first page": invoke(handler, first_event, 200),
         "last page": invoke(handler, last_event, 200),
         "raw first": lambda: conn.execute(FIRST_SQL, (PAGE + 1,)).fetchall(),
-        "raw last": lambda: conn.execute(AFTER_SQL, (mark[0], PAGE + 1)).fetchall(),
+        "raw last": lambda: conn.execute(AFTER_SQL, (str(mark[0]), mark[1], PAGE + 1)).fetchall(),
     }
     samples = timed(
         targets,

@@ -87,12 +87,12 @@ def refuse_invalid_settings() -> None:
 def stores_summary() -> str:
     """What the stores hold and whether they match; reads only."""
     from imageapi.store.db import get_database
-    from imageapi.store.reconcile import inventory
+    from imageapi.store.reconcile import scan
     from imageapi.store.storage import get_storage
 
-    found = inventory(db=get_database(), storage=get_storage())
-    summary = f"{len(found.rows)} image rows, {len(found.objects)} objects"
-    lost, orphans = len(found.rows_without_objects()), len(found.objects_without_rows())
+    found = scan(db=get_database(), storage=get_storage())
+    summary = f"{found.rows} image rows, {found.objects} objects"
+    lost, orphans = found.rows_without_objects.count, found.objects_without_rows.count
     if not lost and not orphans:
         return f"{summary}; every row has its file"
     return (

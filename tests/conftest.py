@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from local.services import embedded_postgres, ensure_bucket, rclone_s3, s3_client, s3_environment
 from tests.support.layer import reset_layer_caches
@@ -53,6 +53,14 @@ def services() -> Iterator[dict[str, str]]:
         from imageapi.store.migrate import migrate
 
         migrate()
+        if os.environ.get("TEST_THROUGH_PGBOUNCER"):  # the layer behind a transaction-pooling proxy
+            from tests.support.pgbouncer import pgbouncer
+
+            proxied = conninfo_to_dict(stack.enter_context(pgbouncer(database_url)))
+            env["DATABASE_PROXY_ENDPOINT"] = f"{proxied['host']}:{proxied['port']}"
+            os.environ["DATABASE_PROXY_ENDPOINT"] = env["DATABASE_PROXY_ENDPOINT"]
+            previous.setdefault("DATABASE_PROXY_ENDPOINT", None)
+            reset_layer_caches()
         client = _s3(env)
         ensure_bucket(client, env["S3_BUCKET"])
         try:

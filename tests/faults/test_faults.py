@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -277,15 +278,16 @@ def test_crash_between_object_and_row_leaves_an_orphan_that_reconcile_removes(
     assert stores.rows() == []
     kept = Api(EventTarget()).upload_ok(make_image("GIF"))  # a healthy image alongside
     # and a row whose object is gone
+    lost = uuid.uuid4()
     with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:
         conn.execute(
             "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes, sha256,"
-            " width, height) VALUES (gen_random_uuid(), 'images/lost', 'lost', 'lost.png', 'image/png', 1,"
-            " repeat('0', 64), 1, 1)"
+            " width, height) VALUES (%s, %s, 'lost', 'lost.png', 'image/png', 1, repeat('0', 64), 1, 1)",
+            (lost, f"images/{lost}"),
         )
 
     dry = run_reconcile(env, "--max-share", "1")
-    assert f'"{orphan}"' in dry.stdout and '"images/lost"' in dry.stdout
+    assert f'"{orphan}"' in dry.stdout and f'"images/{lost}"' in dry.stdout
     assert orphan in stores.object_keys() and len(stores.rows()) == 2  # a dry run deletes nothing
 
     run_reconcile(env, "--apply", "--max-share", "1")

@@ -203,7 +203,7 @@ UPLOAD_CASES = [
 
 # A well-formed payload with a made-up signature.
 FORGED = base64.urlsafe_b64encode(b'{"after": 1}').decode().rstrip("=") + ".AAAAAAAAAAAAAAAAAAAAAA"
-FOREIGN = encode_cursor(1, secret=b"another deployment")
+FOREIGN = encode_cursor((1, 1), secret=b"another deployment")
 READ_CASES = [
     Case("malformed id", 422, "valid UUID", method="GET", path=f"{IMAGES}not-a-uuid"),
     Case("malformed id on download", 422, "valid UUID", method="GET", path=f"{IMAGES}12345/file"),

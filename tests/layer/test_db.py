@@ -27,7 +27,7 @@ def terminate(pid: int) -> None:
 @pytest.mark.parametrize("source", ["single", "pool"])
 def test_a_killed_connection_is_replaced_transparently(services: dict[str, str], source: str) -> None:
     conninfo = resolve_conninfo(get_settings())
-    db = Database(_SingleConnection(conninfo) if source == "single" else _Pool(conninfo, 1))
+    db = Database(_SingleConnection(conninfo) if source == "single" else _Pool(conninfo, 1, {}))
     try:
         first = db.run(backend_pid)
         assert db.run(backend_pid) == first  # reused, not reopened
@@ -73,9 +73,11 @@ def test_every_connection_carries_its_bounds(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/x?options=-c%20search_path%3Dapp")
     params = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings()))
     assert params["keepalives"] == "1" and params["tcp_user_timeout"] == "5000"
-    assert params["options"] == "-c search_path=app -c statement_timeout=5000"  # the URL's own kept
+    assert params["options"] == (  # the URL's own kept
+        "-c search_path=app -c statement_timeout=5000 -c idle_session_timeout=60000"
+    )
     unbounded = psycopg.conninfo.conninfo_to_dict(resolve_conninfo(Settings(), statement_timeout_ms=0))
-    assert unbounded["options"] == "-c search_path=app -c statement_timeout=0"  # migrations
+    assert str(unbounded["options"]).startswith("-c search_path=app -c statement_timeout=0 ")  # migrations
 
 
 def test_a_slow_statement_is_cancelled_and_the_connection_kept(
@@ -87,3 +89,43 @@ def test_a_slow_statement_is_cancelled_and_the_connection_kept(
         with pytest.raises(DatabaseUnavailable):
             db.run(lambda conn: conn.execute("SELECT pg_sleep(30)"))
         assert db.run(backend_pid) == pid  # PostgreSQL cancelled it: nothing to reconnect
+
+
+def test_behind_a_proxy_nothing_is_sent_that_transaction_pooling_refuses() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from imageapi.store.db import connect_kwargs
+
+    settings = Settings.model_validate(
+        {
+            "database_url": "postgresql://app:pw@db.internal:5432/images?options=-csearch_path%3Dx",
+            "database_proxy_endpoint": "proxy.internal:6432",
+        }
+    )
+    proxied = conninfo_to_dict(resolve_conninfo(settings))
+    assert (proxied["host"], proxied["port"], proxied["dbname"]) == ("proxy.internal", "6432", "images")
+    assert "options" not in proxied  # RDS Proxy and pgbouncer refuse startup options
+    assert connect_kwargs(settings) == {"prepare_threshold": None}  # nothing prepared, nothing pinned
+    direct = conninfo_to_dict(resolve_conninfo(settings, via_proxy=False))  # migrations
+    assert direct["host"] == "db.internal" and "statement_timeout" in str(direct["options"])
+    assert connect_kwargs(Settings.model_validate({"database_url": "postgresql://db/x"})) == {}
+
+
+def test_migrate_makes_the_statement_limit_the_roles_default(services: dict[str, str]) -> None:
+    """What a client behind a proxy cannot send, every server connection gets anyway."""
+    with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:  # no options sent
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+
+
+def test_an_idle_connection_is_replaced_before_the_server_closes_it(services: dict[str, str]) -> None:
+    source = _SingleConnection(resolve_conninfo(get_settings()), idle_seconds=0.05)
+    db = Database(source)
+    try:
+        first = db.run(backend_pid)
+        assert db.run(backend_pid) == first  # in use: kept
+        import time
+
+        time.sleep(0.1)  # idle past idle_seconds
+        assert db.run(backend_pid) != first  # a new one, without a failed query first
+    finally:
+        db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -36,51 +37,70 @@ def _insert_until(url: str, stop: threading.Event, errors: list[BaseException]) 
         errors.append(exc)
 
 
-def _walk(conn: psycopg.Connection[Any]) -> list[uuid.UUID]:
+Lister = Callable[[psycopg.Connection[Any], int, Any], list[tuple[uuid.UUID, Any]]]
+
+
+def _listed(conn: psycopg.Connection[Any], limit: int, after: Any) -> list[tuple[uuid.UUID, Any]]:
+    """The listing as the API pages it: (id, the position a cursor carries)."""
+    return [(row.id, row.position) for row in repository.list_images(conn, limit=limit, after=after)]
+
+
+def _by_created_at(conn: psycopg.Connection[Any], limit: int, after: Any) -> list[tuple[uuid.UUID, Any]]:
+    """The ordering before migration 0003: newest first by the time the INSERT ran."""
+    if after is None:
+        cur = conn.execute(
+            "SELECT id, created_at FROM images ORDER BY created_at DESC, id DESC LIMIT %s", (limit,)
+        )
+    else:
+        cur = conn.execute(
+            "SELECT id, created_at FROM images WHERE (created_at, id) < (%s, %s)"
+            " ORDER BY created_at DESC, id DESC LIMIT %s",
+            (after[1], after[0], limit),
+        )
+    return [(row[0], (row[0], row[1])) for row in cur]
+
+
+def _walk(conn: psycopg.Connection[Any], lister: Lister) -> list[uuid.UUID]:
     """Every page from the first, following each page's cursor, as a client does."""
     seen: list[uuid.UUID] = []
     after = None
     while True:
-        rows = repository.list_images(conn, limit=PAGE + 1, after=after)
+        rows = lister(conn, PAGE + 1, after)
         page = rows[:PAGE]
-        seen.extend(row.id for row in page)
+        seen.extend(image_id for image_id, _ in page)
         if len(rows) <= PAGE:
             return seen
-        after = page[-1].commit_seq
+        after = page[-1][1]
 
 
-def _check(conn: psycopg.Connection[Any], walk: list[uuid.UUID]) -> None:
+def _skipped(conn: psycopg.Connection[Any], walk: list[uuid.UUID], lister: Lister) -> int:
     assert len(walk) == len(set(walk)), "an image appeared twice in one walk"
     if not walk:
-        return
+        return 0
     # The whole listing as it is now (it only grows): whatever the walk did not return must
     # come before the walk's first item, that is be newer than everything the walk saw.
-    now = [row.id for row in repository.list_images(conn, limit=MAX_ROWS * 2, after=None)]
+    now = [image_id for image_id, _ in lister(conn, MAX_ROWS * 2, None)]
     first = now.index(walk[0])
-    skipped = set(now[first:]) - set(walk)
-    assert not skipped, f"{len(skipped)} committed images were skipped by a walk"
+    return len(set(now[first:]) - set(walk))
 
 
-def _page(url: str, walks: list[int], errors: list[BaseException]) -> None:
+def _page(url: str, lister: Lister, skips: list[int], errors: list[BaseException]) -> None:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             for _ in range(WALKS_PER_PAGER):
-                _check(conn, _walk(conn))
-                walks.append(1)
+                skips.append(_skipped(conn, _walk(conn, lister), lister))
     except BaseException as exc:
         errors.append(exc)
 
 
-def test_concurrent_inserts_never_slip_behind_a_served_cursor(
-    stores: Stores, services: dict[str, str]
-) -> None:
-    url = services["DATABASE_URL"]
+def _race(url: str, lister: Lister) -> list[int]:
+    """Pagers walking the listing while inserters commit slowly; the images each walk skipped."""
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(3 * PAGE):
             repository.insert_image(conn, image=image_row())
-    stop, errors, walks = threading.Event(), [], []  # type: ignore[var-annotated]
+    stop, errors, skips = threading.Event(), [], []  # type: ignore[var-annotated]
     inserters = [threading.Thread(target=_insert_until, args=(url, stop, errors)) for _ in range(INSERTERS)]
-    pagers = [threading.Thread(target=_page, args=(url, walks, errors)) for _ in range(PAGERS)]
+    pagers = [threading.Thread(target=_page, args=(url, lister, skips, errors)) for _ in range(PAGERS)]
     for thread in inserters + pagers:
         thread.start()
     for thread in pagers:
@@ -89,5 +109,21 @@ def test_concurrent_inserts_never_slip_behind_a_served_cursor(
     for thread in inserters:
         thread.join()
     assert errors == []
-    assert len(walks) == PAGERS * WALKS_PER_PAGER
+    assert len(skips) == PAGERS * WALKS_PER_PAGER
+    return skips
+
+
+def test_concurrent_inserts_never_slip_behind_a_served_cursor(
+    stores: Stores, services: dict[str, str]
+) -> None:
+    skips = _race(services["DATABASE_URL"], _listed)
+    assert sum(skips) == 0, f"{sum(skips)} committed images were skipped by a walk"
     assert len(stores.rows()) > 3 * PAGE  # the inserters ran alongside
+
+
+def test_the_same_race_finds_skips_in_the_created_at_ordering(
+    stores: Stores, services: dict[str, str]
+) -> None:
+    """The race above is sharp enough to catch the ordering it replaced."""
+    skips = _race(services["DATABASE_URL"], _by_created_at)
+    assert sum(skips) > 0

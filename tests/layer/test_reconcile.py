@@ -138,3 +138,18 @@ def test_the_report_is_json_and_the_cli_exits_1_when_stopped(stores: Stores, cap
     out, err = capsys.readouterr()
     assert json.loads(out)["stopped"].startswith("the bucket listing is empty")
     assert "nothing deleted" in err and len(stores.rows()) == 1
+
+
+def test_the_merge_reads_the_rows_a_page_at_a_time(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing and the rows are merged in key order, a few rows per statement: every kind of
+    difference is still found across page boundaries, and nothing matching is reported."""
+    monkeypatch.setattr("imageapi.store.reconcile.ROWS_PAGE", 3)
+    both = [add_image(stores) for _ in range(7)]
+    orphans = [add_image(stores, row=False) for _ in range(3)]
+    lost = [add_image(stores, obj=False) for _ in range(2)]
+    report = reconcile(apply=False, grace=NO_GRACE, max_share=1)
+    assert report.objects_without_rows == sorted(orphans) and report.objects_without_rows_count == 3
+    assert report.rows_without_objects == sorted(lost) and report.rows_without_objects_count == 2
+    report = reconcile(apply=True, grace=NO_GRACE, max_share=1)
+    assert report.deleted_objects == 3
+    assert stores.object_keys() == sorted(both)

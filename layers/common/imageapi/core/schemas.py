@@ -28,9 +28,14 @@ class ImageRow(BaseModel):
 
 
 class ListedImageRow(ImageRow):
-    """A row as the listing reads it: with its place in commit order, which cursors carry."""
+    """A row as the listing reads it: with its place in the listing, which cursors carry."""
 
+    txid: int  # the transaction that wrote it (0: before migration 0006)
     commit_seq: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.txid, self.commit_seq
 
 
 class ImageCreate(BaseModel):

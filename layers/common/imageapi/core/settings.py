@@ -28,6 +28,14 @@ class Settings(BaseModel):
     # After a failed INSERT or COMMIT: how long to keep asking, on fresh connections, whether
     # the row was written, before answering 503 and leaving the object for reconcile.
     database_outcome_check_seconds: float = Field(default=8, gt=0)
+    # The server closes a session idle this long (PostgreSQL 14+): a connection left by a frozen
+    # Lambda environment frees its slot. The layer reconnects by itself after such a pause.
+    database_idle_session_timeout_ms: int = Field(default=60_000, ge=0)
+    # "host" or "host:port" of RDS Proxy (or pgbouncer in transaction mode) in front of the
+    # database: the API's connections go there, with no startup options and no prepared
+    # statements (neither survives transaction pooling); the timeouts come from the role's
+    # defaults, which migrate sets. Migrations connect to the database itself.
+    database_proxy_endpoint: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
     # Where no Lambda context says how long a request may run (the dev server): the complete
     # function's Timeout. S3 work stops in time for the database step that follows it.

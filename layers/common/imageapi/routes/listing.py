@@ -24,7 +24,7 @@ def list_page(
     after = read_cursor(cursor, secret=secret)
     rows = db.run(repository.list_images, limit=limit + 1, after=after)  # one extra: is there more?
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].commit_seq, secret=secret) if more else None
+    next_cursor = encode_cursor(page[-1].position, secret=secret) if more else None
     base = base_url(request)
     next_url = (
         f"{base}{IMAGES_PATH}?{urlencode({'limit': limit, 'cursor': next_cursor})}" if next_cursor else None

@@ -74,20 +74,36 @@ class Conninfo:
 
 
 class _SingleConnection:
-    """One connection per process, opened on first use and reopened once it has dropped."""
+    """One connection per process, opened on first use and reopened once it has dropped, or once
+    it has been idle so long that the server will have closed it (idle_seconds)."""
 
-    def __init__(self, conninfo: str | Callable[[], str]) -> None:
+    def __init__(
+        self,
+        conninfo: str | Callable[[], str],
+        *,
+        idle_seconds: float = 0,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self._conninfo = conninfo if callable(conninfo) else lambda: conninfo
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        self._idle_seconds = idle_seconds
+        self._kwargs = kwargs or {}
+        self._used_at = 0.0
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         with self._lock:
             conn = self._conn
+            idle = self._idle_seconds and time.monotonic() - self._used_at > self._idle_seconds
+            if conn is not None and idle:
+                conn.close()  # closed by the server by now: do not find out with a failed query
             if conn is None or conn.closed or conn.broken:
-                conn = self._conn = psycopg.connect(self._conninfo(), autocommit=True)
-            yield conn
+                conn = self._conn = psycopg.connect(self._conninfo(), autocommit=True, **self._kwargs)
+            try:
+                yield conn
+            finally:
+                self._used_at = time.monotonic()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -96,14 +112,16 @@ class _SingleConnection:
 
 
 class _Pool:
-    def __init__(self, conninfo: str | Callable[[], str], size: int) -> None:
+    def __init__(self, conninfo: str | Callable[[], str], size: int, kwargs: dict[str, Any]) -> None:
         from psycopg_pool import ConnectionPool  # only the dev server pays for this import
 
         self._pool = ConnectionPool(
             conninfo,  # a callable: read again for each new connection
             min_size=1,
             max_size=size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **kwargs},
+            # Before the server closes it (idle_session_timeout); checked again when taken.
+            max_idle=60,
             check=ConnectionPool.check_connection,
             timeout=10,
             open=True,
@@ -116,29 +134,45 @@ class _Pool:
         self._pool.close()
 
 
-def resolve_conninfo(settings: Settings, *, statement_timeout_ms: int | None = None) -> str:
+def resolve_conninfo(
+    settings: Settings, *, statement_timeout_ms: int | None = None, via_proxy: bool = True
+) -> str:
     """The connection string, from DATABASE_URL or from a Secrets Manager secret in RDS's format,
-    with the bounds above (statement_timeout_ms=0 lifts the statement limit: migrations)."""
+    with the bounds above (statement_timeout_ms=0 lifts the statement limit: migrations). With
+    DATABASE_PROXY_ENDPOINT (and via_proxy), the proxy's address and no startup options."""
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
     elif settings.database_secret_arn:
         url = _conninfo_from_secret(settings.database_secret_arn)
     else:
         raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
+    bounds: dict[str, Any] = {
+        "connect_timeout": settings.database_connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": settings.database_tcp_user_timeout_ms,
+    }
+    if via_proxy and settings.database_proxy_endpoint:
+        host, _, port = settings.database_proxy_endpoint.partition(":")
+        params = {k: v for k, v in conninfo_to_dict(url).items() if k not in ("options", "hostaddr")}
+        return make_conninfo("", **{**params, "host": host, "port": port or 5432, **bounds})
     options = conninfo_to_dict(url).get("options") or ""
     statement_timeout = (
         settings.database_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     )
-    return make_conninfo(
-        url,
-        connect_timeout=settings.database_connect_timeout,
-        keepalives=1,
-        keepalives_idle=30,
-        keepalives_interval=5,
-        keepalives_count=3,
-        tcp_user_timeout=settings.database_tcp_user_timeout_ms,
-        options=f"{options} -c statement_timeout={statement_timeout}".strip(),
-    )
+    limits = f"-c statement_timeout={statement_timeout}"
+    if settings.database_idle_session_timeout_ms:
+        limits += f" -c idle_session_timeout={settings.database_idle_session_timeout_ms}"
+    return make_conninfo(url, options=f"{options} {limits}".strip(), **bounds)
+
+
+def connect_kwargs(settings: Settings) -> dict[str, Any]:
+    """psycopg.connect's arguments besides the string: behind a transaction-pooling proxy, no
+    server-side prepared statement (one would belong to a server connection the next
+    transaction may not get, and RDS Proxy pins a client that prepares)."""
+    return {"prepare_threshold": None} if settings.database_proxy_endpoint else {}
 
 
 def _conninfo_from_secret(arn: str) -> str:
@@ -205,7 +239,8 @@ class Database:
             remaining = deadline - time.monotonic()
             timeout = max(1, math.ceil(min(remaining, settings.database_connect_timeout)))
             try:
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:
+                extra = connect_kwargs(settings)
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout, **extra) as conn:
                     return fn(conn, *args, **kwargs)
             except (psycopg.OperationalError, NotYet) as exc:
                 if time.monotonic() + pause >= deadline:
@@ -296,6 +331,9 @@ def get_database() -> Database:
     settings = get_settings()
     conninfo = Conninfo(settings)
     timeout = settings.database_operation_timeout_ms / 1000
+    kwargs = connect_kwargs(settings)
     if settings.database_pool_size > 0:
-        return Database(_Pool(conninfo, settings.database_pool_size), conninfo, timeout=timeout)
-    return Database(_SingleConnection(conninfo), conninfo, timeout=timeout)
+        return Database(_Pool(conninfo, settings.database_pool_size, kwargs), conninfo, timeout=timeout)
+    # A little before the server's idle_session_timeout, so the close is never a failed query.
+    idle = max(0.0, settings.database_idle_session_timeout_ms / 1000 - 5)
+    return Database(_SingleConnection(conninfo, idle_seconds=idle, kwargs=kwargs), conninfo, timeout=timeout)

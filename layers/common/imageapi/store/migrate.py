@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from imageapi.core.settings import get_settings
+from imageapi.core.settings import Settings, get_settings
 
 from .db import resolve_conninfo
 
@@ -42,31 +43,88 @@ def pending_files() -> list[Path]:
 
 
 def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
-    """Applies what is not applied yet, each file in its own transaction; returns their versions."""
+    """Applies what is not applied yet, in name order, each file in a transaction of its own
+    (serialised against concurrent runs by an advisory lock); returns their versions.
+
+    A file whose first line is OUTSIDE_A_TRANSACTION runs statement by statement in autocommit:
+    CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY take no long lock on a big table but
+    cannot run in a transaction. Its statements must be safe to run again (IF [NOT] EXISTS)."""
     applied_now: list[str] = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for path in pending_files():
-            if path.stem in done:
+    for path in pending_files():
+        text = path.read_text()  # a trusted file of the package
+        if text.startswith(OUTSIDE_A_TRANSACTION):
+            if path.stem in _applied(conn):
                 continue
+            for statement in _statements(text):
+                conn.execute(statement.encode())
             with conn.transaction():
-                conn.execute(path.read_text().encode())  # a trusted file of the package
+                _lock(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (%s) ON CONFLICT DO NOTHING", (path.stem,)
+                )
+        else:
+            with conn.transaction():
+                _lock(conn)
+                if path.stem in _applied(conn):
+                    continue
+                conn.execute(text.encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
-            applied_now.append(path.stem)
+        applied_now.append(path.stem)
     return applied_now
 
 
+OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
+
+
+def _lock(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def _applied(conn: psycopg.Connection[Any]) -> set[str]:
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def _statements(text: str) -> list[str]:
+    """The statements of a file of plain DDL, one per ';' at a line's end (no functions here)."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";").strip()]
+
+
 def migrate(*, wait: float = 0) -> list[str]:
-    """Applies the pending migrations; retries a refused connection for up to `wait` seconds."""
-    # No statement limit: a migration may rewrite a large table; the function's Timeout bounds it.
-    conninfo = resolve_conninfo(get_settings(), statement_timeout_ms=0)
+    """Applies the pending migrations, then the role's defaults; retries a refused connection for
+    up to `wait` seconds. Straight to the database, never through DATABASE_PROXY_ENDPOINT."""
+    settings = get_settings()
+    # No statement limit: a migration may build an index on a large table; the Timeout bounds it.
+    conninfo = resolve_conninfo(settings, statement_timeout_ms=0, via_proxy=False)
     with connect_when_ready(conninfo, wait=wait) as conn:
-        return apply_migrations(conn)
+        applied = apply_migrations(conn)
+        apply_role_settings(conn, settings)
+        return applied
+
+
+def apply_role_settings(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """The statement limit as the role's default in this database: behind RDS Proxy or pgbouncer
+    no client may send it at connect time, and every server connection starts with it. (Not
+    idle_session_timeout: a pooler keeps its server connections idle on purpose, and closes
+    idle clients itself.)"""
+    limits = {"statement_timeout": settings.database_statement_timeout_ms}
+    try:
+        for name, milliseconds in limits.items():
+            conn.execute(
+                sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
+                    sql.Identifier(conn.info.dbname), sql.Identifier(name), sql.Literal(f"{milliseconds}ms")
+                )
+            )
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning(
+            "the role may not set its own defaults: behind a proxy, set %s yourself", ", ".join(limits)
+        )
 
 
 def connect_when_ready(conninfo: str, *, wait: float) -> psycopg.Connection[Any]:

@@ -12,6 +12,8 @@ import argparse
 import json
 import logging
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +25,7 @@ from imageapi.core.settings import get_settings
 
 from . import idempotency, repository
 from .db import Database, get_database
-from .layout import THUMBNAILS_PREFIX, image_id_of_key, image_id_of_thumbnail
+from .layout import THUMBNAILS_PREFIX, image_id_of_key, image_id_of_thumbnail, image_key
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
@@ -32,6 +34,7 @@ INCOMING_PREFIX = "incoming/"  # upload sessions' files, before they are checked
 GRACE = timedelta(minutes=15)
 _LOGGED_KEYS = 100  # a log line names at most this many keys; the count is always exact
 RECHECK_BATCH = 100  # image objects re-checked and deleted per transaction
+ROWS_PAGE = 5000  # rows read per statement while merging with the listing
 # Idempotency-Keys past their lifetime: each run removes at most this many batches.
 IDEMPOTENCY_BATCH = 1000
 IDEMPOTENCY_BATCHES = 100
@@ -40,41 +43,100 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Inventory:
-    """Both stores as read by one pass: the bucket listing, then the rows."""
+class Found:
+    """How many of one kind of difference a pass found, and the first of them (in key order)."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, key: str) -> None:
+        self.count += 1
+        if len(self.first) < _LOGGED_KEYS:
+            self.first.append(key)
+
+
+@dataclass
+class Scan:
+    """One merged pass over the bucket listing and the rows, kept to counts: its memory does not
+    grow with the number of images."""
 
     listing_started: datetime  # the database's clock, read just before the listing
-    objects: dict[str, datetime]  # key -> last modified
-    rows: dict[str, datetime]  # object key -> created_at
-
-    def objects_without_rows(self, *, grace: timedelta = timedelta(0)) -> list[str]:
-        cutoff = self.listing_started - grace
-        return sorted(k for k, modified in self.objects.items() if k not in self.rows and modified < cutoff)
-
-    def rows_without_objects(self, *, grace: timedelta = timedelta(0)) -> list[str]:
-        """Only rows created before the listing began (less the grace): a row committed while
-        the listing ran may belong to an object the listing had already passed."""
-        cutoff = self.listing_started - grace
-        return sorted(k for k, created in self.rows.items() if k not in self.objects and created < cutoff)
+    objects: int = 0
+    rows: int = 0
+    keys: int = 0  # objects and rows together, each key once
+    objects_without_rows: Found = field(default_factory=Found)
+    rows_without_objects: Found = field(default_factory=Found)
 
 
-def inventory(*, db: Database, storage: Storage) -> Inventory:
-    started = db.run(repository.database_now)
-    objects = dict(storage.objects(prefix=PREFIX))
-    return Inventory(listing_started=started, objects=objects, rows=db.run(repository.image_keys))
+def scan(*, db: Database, storage: Storage, grace: timedelta = timedelta(0)) -> Scan:
+    """Counts what differs between the stores (the banner of `make dev`, and reconcile's first
+    pass). Raises StorageUnavailable when the listing fails."""
+    found = Scan(listing_started=db.run(repository.database_now))
+    for kind, key in differences(db=db, storage=storage, since=found.listing_started - grace, tally=found):
+        (found.objects_without_rows if kind == "object" else found.rows_without_objects).add(key)
+    return found
+
+
+def differences(
+    *, db: Database, storage: Storage, since: datetime, tally: Scan | None = None
+) -> Iterator[tuple[str, str]]:
+    """("object", key) for each object under images/ without a row, last modified before since;
+    ("row", key) for each row without an object, created before since (a row committed while the
+    listing ran may belong to an object the listing had already passed). A merge of the listing,
+    which S3 returns in key order, with the rows read a page at a time in id order, which is
+    the same order (images/<uuid>, lowercase hex): nothing is held but one page of each."""
+    objects, rows = storage.objects(prefix=PREFIX), _row_keys(db)
+    obj, row = next(objects, None), next(rows, None)
+    while obj is not None or row is not None:
+        if tally is not None:
+            tally.keys += 1
+        if row is None or (obj is not None and obj[0] < row[0]):
+            assert obj is not None
+            if tally is not None:
+                tally.objects += 1
+            if obj[1] < since:
+                yield "object", obj[0]
+            obj = next(objects, None)
+        elif obj is None or row[0] < obj[0]:
+            if tally is not None:
+                tally.rows += 1
+            if row[1] < since:
+                yield "row", row[0]
+            row = next(rows, None)
+        else:
+            if tally is not None:
+                tally.objects += 1
+                tally.rows += 1
+            obj, row = next(objects, None), next(rows, None)
+
+
+def _row_keys(db: Database) -> Iterator[tuple[str, datetime]]:
+    """(images/<id>, created_at) of every row in id order, ROWS_PAGE at a time, each page a short
+    statement of its own (no transaction held open: it would hold back the listing's horizon)."""
+    after: uuid.UUID | None = None
+    while True:
+        page = db.run(repository.image_ids_after, after=after, limit=ROWS_PAGE)
+        for image_id, created in page:
+            yield image_key(image_id), created
+        if len(page) < ROWS_PAGE:
+            return
+        after = page[-1][0]
 
 
 @dataclass
 class Report:
-    objects_without_rows: list[str] = field(default_factory=list)
+    objects_without_rows: list[str] = field(default_factory=list)  # the first _LOGGED_KEYS
     rows_without_objects: list[str] = field(default_factory=list)
+    thumbnails_without_rows: list[str] = field(default_factory=list)
+    objects_without_rows_count: int = 0
+    rows_without_objects_count: int = 0
+    thumbnails_without_rows_count: int = 0
     deleted_objects: int = 0
     deleted_rows: int = 0
     stopped: str | None = None  # why this run deleted nothing, when it refused to
     applied: bool = False
     expired_upload_sessions: list[str] = field(default_factory=list)
     incoming_objects_without_sessions: list[str] = field(default_factory=list)
-    thumbnails_without_rows: list[str] = field(default_factory=list)
     expired_idempotency_keys: int = 0
 
 
@@ -88,31 +150,38 @@ def reconcile(
     storage: Storage | None = None,
 ) -> Report:
     """Reports, and with apply deletes orphan objects (and with delete_rows, rows without
-    objects) unless a safety valve stops the run."""
+    objects) unless a safety valve stops the run. Two merged passes: the first counts, so that
+    the valves can stop the run before anything is deleted; the second deletes as it goes."""
     db, storage = db or get_database(), storage or get_storage()
     grace = GRACE if grace is None else grace
     max_share = get_settings().reconcile_max_share if max_share is None else max_share
     try:
-        found = inventory(db=db, storage=storage)
+        found = scan(db=db, storage=storage, grace=grace)
+        thumbnails = Found()
+        for key in orphan_thumbnails(db=db, storage=storage):
+            thumbnails.add(key)
     except StorageUnavailable:
         return _stop(Report(), "the bucket listing failed")
     report = Report(
-        objects_without_rows=found.objects_without_rows(grace=grace),
-        rows_without_objects=found.rows_without_objects(grace=grace),
+        objects_without_rows=found.objects_without_rows.first,
+        rows_without_objects=found.rows_without_objects.first,
+        thumbnails_without_rows=thumbnails.first,
+        objects_without_rows_count=found.objects_without_rows.count,
+        rows_without_objects_count=found.rows_without_objects.count,
+        thumbnails_without_rows_count=thumbnails.count,
     )
-    if report.rows_without_objects:
+    if found.rows_without_objects.count:
         log.warning(
             "rows without objects",
             extra={
                 "fields": {
-                    "count": len(report.rows_without_objects),
-                    "object_keys": report.rows_without_objects[:_LOGGED_KEYS],
+                    "count": found.rows_without_objects.count,
+                    "object_keys": found.rows_without_objects.first,
                     "deleted": apply and delete_rows,
                 }
             },
         )
-    report.thumbnails_without_rows = find_orphan_thumbnails(db=db, storage=storage)
-    reason = _unsafe(found, report, delete_rows=delete_rows, max_share=max_share)
+    reason = _unsafe(found, delete_rows=delete_rows, max_share=max_share)
     if reason is not None:
         return _stop(report, reason)
     report.expired_upload_sessions, report.incoming_objects_without_sessions = sweep_upload_sessions(
@@ -120,23 +189,50 @@ def reconcile(
     )
     if not apply:
         return report
-    report.deleted_objects = delete_unpublished(db=db, storage=storage, keys=report.objects_without_rows)
-    report.deleted_objects += _delete(storage, report.thumbnails_without_rows)
+    try:
+        report.deleted_objects, report.deleted_rows = _apply(
+            db=db, storage=storage, since=found.listing_started - grace, delete_rows=delete_rows
+        )
+        report.deleted_objects += _delete_in_batches(storage, orphan_thumbnails(db=db, storage=storage))
+    except StorageUnavailable:
+        return _stop(report, "the bucket listing failed while deleting")
     report.expired_idempotency_keys = expire_idempotency_keys(db=db)
-    if delete_rows and report.rows_without_objects:
-        report.deleted_rows = db.run(repository.delete_images, object_keys=report.rows_without_objects)
     report.applied = True
     return report
 
 
-def _unsafe(found: Inventory, report: Report, *, delete_rows: bool, max_share: float) -> str | None:
+def _apply(*, db: Database, storage: Storage, since: datetime, delete_rows: bool) -> tuple[int, int]:
+    """The second pass: deletes what it finds, a batch at a time (objects re-checked first)."""
+    objects: list[str] = []
+    rows: list[uuid.UUID] = []
+    deleted_objects = deleted_rows = 0
+    for kind, key in differences(db=db, storage=storage, since=since):
+        if kind == "object":
+            objects.append(key)
+        elif delete_rows and (image_id := image_id_of_key(key)) is not None:
+            rows.append(image_id)
+        if len(objects) >= RECHECK_BATCH:
+            deleted_objects += delete_unpublished(db=db, storage=storage, keys=objects)
+            objects = []
+        if len(rows) >= RECHECK_BATCH:
+            deleted_rows += db.run(repository.delete_images, image_ids=rows)
+            rows = []
+    if objects:
+        deleted_objects += delete_unpublished(db=db, storage=storage, keys=objects)
+    if rows:
+        deleted_rows += db.run(repository.delete_images, image_ids=rows)
+    return deleted_objects, deleted_rows
+
+
+def _unsafe(found: Scan, *, delete_rows: bool, max_share: float) -> str | None:
     """Why deleting would be a mistake (a wrong bucket or endpoint, a restore elsewhere), or None."""
     if not found.objects and found.rows:
-        return f"the bucket listing is empty while {len(found.rows)} rows exist"
-    touched = len(report.objects_without_rows) + (len(report.rows_without_objects) if delete_rows else 0)
-    keys = len(found.objects.keys() | found.rows.keys())
-    if touched > max_share * keys:
-        return f"{touched} of {keys} keys would be deleted, more than the allowed share of {max_share:.2%}"
+        return f"the bucket listing is empty while {found.rows} rows exist"
+    touched = found.objects_without_rows.count + (found.rows_without_objects.count if delete_rows else 0)
+    if touched > max_share * found.keys:
+        return (
+            f"{touched} of {found.keys} keys would be deleted, more than the allowed share of {max_share:.2%}"
+        )
     return None
 
 
@@ -218,14 +314,28 @@ def _delete(storage: Storage, keys: list[str]) -> int:
     return len(keys) - len(failed)
 
 
-def find_orphan_thumbnails(*, db: Database, storage: Storage) -> list[str]:
-    """Thumbnails whose image has no row (deleted, or never stored). No grace period: a
-    thumbnail is only made for an existing row, and the listing comes before the rows are read,
-    so a thumbnail listed here whose row is missing belonged to an image that is gone. (The rows
-    are read again rather than taken from the inventory, which was read before this listing.)"""
-    keys = [key for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX)]
-    ids = db.run(repository.image_ids)
-    return sorted(key for key in keys if image_id_of_thumbnail(key) not in ids)
+def orphan_thumbnails(*, db: Database, storage: Storage) -> Iterator[str]:
+    """Thumbnails whose image has no row (deleted, or never stored), in key order: a merge of
+    the thumbnails' listing (thumbnails/<id>/..., in id order) with the rows' ids. No grace
+    period: a thumbnail is only made for an existing row, and a render that finds its row gone
+    after storing removes its thumbnail itself."""
+    ids = (key.removeprefix(PREFIX) for key, _ in _row_keys(db))
+    current = next(ids, None)
+    for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX):
+        image_id = image_id_of_thumbnail(key)
+        while current is not None and image_id is not None and current < image_id:
+            current = next(ids, None)
+        if image_id is None or current != image_id:
+            yield key
+
+
+def _delete_in_batches(storage: Storage, keys: Iterator[str]) -> int:
+    deleted, batch = 0, []
+    for key in keys:
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted, batch = deleted + _delete(storage, batch), []
+    return deleted + (_delete(storage, batch) if batch else 0)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -234,8 +344,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = reconcile(apply=bool(event.get("apply", True)))
     summary = {
         **asdict(report),
-        "objects_without_rows": len(report.objects_without_rows),
-        "rows_without_objects": len(report.rows_without_objects),
+        "objects_without_rows": report.objects_without_rows_count,
+        "rows_without_objects": report.rows_without_objects_count,
+        "thumbnails_without_rows": report.thumbnails_without_rows_count,
     }
     log.info("reconciled", extra={"fields": summary})
     return asdict(report)

@@ -42,19 +42,28 @@ def get_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> Image
         return cur.fetchone()
 
 
-def list_images(conn: psycopg.Connection[Any], /, *, limit: int, after: int | None) -> list[ListedImageRow]:
-    """Newest first by commit_seq, which is drawn in commit order (migration 0003): a row that
-    commits later always sorts before every row already listed, so a page never skips one."""
+# The listing's position of a row: its transaction (0 for rows older than migration 0006), then
+# its number. Only rows whose transaction ended before the oldest one still running are listed.
+_POSITION = "coalesce(txid, '0'::xid8)"
+_LISTED = f"{_POSITION} < pg_snapshot_xmin(pg_current_snapshot())"
+
+
+def list_images(
+    conn: psycopg.Connection[Any], /, *, limit: int, after: tuple[int, int] | None
+) -> list[ListedImageRow]:
+    """Newest first by (txid, commit_seq), only rows whose transaction is older than every one
+    still running (migration 0006): a row that commits later sorts above every row a page has
+    shown, so a page never skips one. after: the position (txid, commit_seq) of the last row seen."""
+    columns = f"{_COLUMNS}, {_POSITION}::text::bigint AS txid, commit_seq"
+    order = f"ORDER BY {_POSITION} DESC, commit_seq DESC LIMIT %s"
     with conn.cursor(row_factory=class_row(ListedImageRow)) as cur:
         if after is None:
-            cur.execute(
-                f"SELECT {_COLUMNS}, commit_seq FROM images ORDER BY commit_seq DESC LIMIT %s", (limit,)
-            )
+            cur.execute(f"SELECT {columns} FROM images WHERE {_LISTED} {order}", (limit,))
         else:
             cur.execute(
-                f"SELECT {_COLUMNS}, commit_seq FROM images WHERE commit_seq < %s"
-                " ORDER BY commit_seq DESC LIMIT %s",
-                (after, limit),
+                f"SELECT {columns} FROM images WHERE {_LISTED}"
+                f" AND ({_POSITION}, commit_seq) < (%s::text::xid8, %s) {order}",
+                (str(after[0]), after[1], limit),
             )
         return cur.fetchall()
 
@@ -65,9 +74,17 @@ def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:
     return bool(row and row[0])
 
 
-def image_keys(conn: psycopg.Connection[Any], /) -> dict[str, datetime]:
-    """Every row's object key and when the row was created."""
-    return {key: created for key, created in conn.execute("SELECT object_key, created_at FROM images")}
+def image_ids_after(
+    conn: psycopg.Connection[Any], /, *, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, created_at) of the next rows in id order (the primary key's), after the id given."""
+    if after is None:
+        cur = conn.execute("SELECT id, created_at FROM images ORDER BY id LIMIT %s", (limit,))
+    else:
+        cur = conn.execute(
+            "SELECT id, created_at FROM images WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
+        )
+    return [(row[0], row[1]) for row in cur]
 
 
 def database_now(conn: psycopg.Connection[Any], /) -> datetime:
@@ -77,9 +94,8 @@ def database_now(conn: psycopg.Connection[Any], /) -> datetime:
     return row[0]
 
 
-def delete_images(conn: psycopg.Connection[Any], /, *, object_keys: list[str]) -> int:
-    cur = conn.execute("DELETE FROM images WHERE object_key = ANY(%s)", (object_keys,))
-    return cur.rowcount
+def delete_images(conn: psycopg.Connection[Any], /, *, image_ids: list[uuid.UUID]) -> int:
+    return conn.execute("DELETE FROM images WHERE id = ANY(%s)", (image_ids,)).rowcount
 
 
 _SESSION_COLUMNS = (
@@ -191,7 +207,7 @@ def unpublished_image_keys(
     )
     cur = conn.execute(
         "SELECT c.key FROM unnest(%s::text[], %s::uuid[]) AS c(key, image_id)"
-        " WHERE NOT EXISTS (SELECT 1 FROM images WHERE object_key = c.key)"
+        " WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = c.image_id)"
         " AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.image_id = c.image_id"
         "  AND s.state = 'completing' AND s.lease_expires_at >= clock_timestamp())"
         " AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.resource_id = c.image_id"
@@ -226,7 +242,3 @@ def delete_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> Im
     with conn.cursor(row_factory=class_row(ImageRow)) as cur:
         cur.execute(f"DELETE FROM images WHERE id = %s RETURNING {_COLUMNS}", (image_id,))
         return cur.fetchone()
-
-
-def image_ids(conn: psycopg.Connection[Any], /) -> set[str]:
-    return {str(row[0]) for row in conn.execute("SELECT id FROM images")}

@@ -23,6 +23,8 @@ FULL = {
     "JwtAudience": "client-a,client-b",
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
+    "DatabaseProxyEndpoint": "images.proxy-abc.eu-west-1.rds.amazonaws.com",
+    "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:alarms",
 }
 FUNCTIONS = {
     "ListImagesFunction",
@@ -353,3 +355,26 @@ def test_lambda_redirects_downloads_above_its_response_ceiling() -> None:
     assert variables["MAX_SESSION_UPLOAD_BYTES"] == {"Ref": "MaxSessionUploadBytes"}
     assert template["Parameters"]["DownloadRedirectBytes"]["Default"] == 4_600_000
     assert template["Parameters"]["MaxSessionUploadBytes"]["Default"] == 200 * 1024 * 1024
+
+
+def test_telemetry_throttling_and_alarms(deployed: dict[str, dict[str, Any]]) -> None:
+    for name, resources in deployed.items():
+        for function in FUNCTIONS:
+            assert resources[function]["Properties"]["TracingConfig"] == {"Mode": "Active"}, function
+        [stage] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+        assert "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"]
+        assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+        [invoke] = [
+            r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        ]
+        assert invoke["MaximumRetryAttempts"] == 0 and "OnFailure" in invoke["DestinationConfig"]
+        alarms = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+        assert set(alarms) == {"Api5xxAlarm", "ThrottlesAlarm", "ReconcileFailedAlarm"}
+        for alarm in alarms.values():  # they notify only where a topic is given
+            assert ("AlarmActions" in alarm) == (name == "full"), name
+
+
+def test_the_proxy_endpoint_reaches_every_function(deployed: dict[str, dict[str, Any]]) -> None:
+    for function in FUNCTIONS:
+        env = deployed["full"][function]["Properties"]["Environment"]["Variables"]
+        assert env["DATABASE_PROXY_ENDPOINT"] == {"Ref": "DatabaseProxyEndpoint"}

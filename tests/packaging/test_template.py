@@ -409,6 +409,8 @@ def test_telemetry_throttling_and_alarms(deployed: dict[str, dict[str, Any]]) ->
     for name, resources in deployed.items():
         for function in FUNCTIONS:
             assert resources[function]["Properties"]["TracingConfig"] == {"Mode": "Active"}, function
+            env = resources[function]["Properties"]["Environment"]["Variables"]
+            assert env["METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}, function
         [stage] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
         assert "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"]
         assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}

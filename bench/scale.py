@@ -1,9 +1,10 @@
 """8. Scale: what grows with writers and with the table.
 
 - Inserts/s with 1, 8, 32 and 64 concurrent writers (a connection each, autocommit, the layer's
-  own repository.insert_image) into the images table, against the same INSERT into a copy of the
-  table without the listing's ordering (no txid, no commit_seq, no listing index), the two taking
-  turns in the same run. Migration 0003's advisory lock serialised exactly this.
+  own INSERT_IMAGE statement and row mapping) into the images table, against the same statement
+  into a copy of the table without the listing's ordering (no txid, no commit_seq, no listing
+  index), the two taking turns in the same run. Migration 0003's advisory lock serialised exactly
+  this.
 - Reconcile's two merged passes over 100,000 and 1,000,000 rows against a stand-in listing of
   the same keys (plus 0.1% orphans), in a process of its own: its peak RSS (VmHWM) and time,
   next to the same process idle. The stand-in yields keys as S3 would, a page at a time, so what
@@ -20,10 +21,12 @@ import threading
 import time
 
 import psycopg
+from psycopg.rows import class_row
 
 from bench.pagination import seed
 from bench.report import Goal, Results, Row, Stats
 from bench.services import Services, child_env
+from imageapi.core.schemas import ImageRow
 from imageapi.store import repository
 from local.routes import ROOT
 from tests.support.rows import image_row
@@ -50,11 +53,6 @@ _LOCKED = (
     " $$ BEGIN PERFORM pg_advisory_xact_lock(1768300804); RETURN NEW; END $$;"
     " CREATE TRIGGER images_locked_seq BEFORE INSERT ON images_locked"
     " FOR EACH ROW EXECUTE FUNCTION images_locked_seq()"
-)
-_INSERT_UNORDERED = (
-    "INSERT INTO images_unordered (id, object_key, description, filename, content_type, size_bytes,"
-    " sha256, width, height, orientation) VALUES (%(id)s, %(object_key)s, %(description)s,"
-    " %(filename)s, %(content_type)s, %(size_bytes)s, %(sha256)s, %(width)s, %(height)s, %(orientation)s)"
 )
 
 # Reconcile alone in a process: a stand-in listing of the table's keys (sorted, as S3 lists),
@@ -145,11 +143,12 @@ def _rate(url: str, writers: int, *, table: str, total: int) -> float:
             with psycopg.connect(url, autocommit=True) as conn:
                 rows = [image_row() for _ in range(each)]
                 start.wait()
+                # The layer's own statement and row mapping for every table: only the table differs.
+                insert = repository.INSERT_IMAGE.replace("INTO images ", f"INTO {table} ")
                 for row in rows:
-                    if table == "images":
-                        repository.insert_image(conn, image=row)
-                    else:
-                        conn.execute(_INSERT_UNORDERED.replace("images_unordered", table), row.model_dump())
+                    with conn.cursor(row_factory=class_row(ImageRow)) as cur:
+                        cur.execute(insert, row.model_dump())
+                        assert cur.fetchone() is not None
         except BaseException as exc:
             errors.append(exc)
 

@@ -124,3 +124,36 @@ def test_logs_are_json_with_request_id_and_no_secrets(
     text = json_log.getvalue()
     for secret in (token, "not-a-valid-token", data[16:48].hex(), "secret-description-text"):
         assert secret not in text
+
+
+def test_access_lines_carry_the_reason_and_embedded_metrics(
+    api: Api, json_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_image("PNG", (40, 40), noise=True)
+    with layer_env(monkeypatch, METRICS_NAMESPACE="ImageApiTest"):
+        created = api.upload_ok(data, description="metrics")
+        assert api.target.request("GET", f"{IMAGES}not-an-id").status == 422
+        body, content_type = upload_body(b"plain text, not an image", description="x")
+        refused = api.target.request("POST", IMAGES, headers={"content-type": content_type}, body=body)
+        assert refused.status == 415
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    access = [line for line in lines if line["message"] == "request"]
+    assert [a["status"] for a in access] == [201, 422, 415]
+    stored, invalid, unsupported = access
+    assert "reason" not in stored
+    assert "image_id" in invalid["reason"]  # which field, never the value sent
+    assert unsupported["reason"] == json_of(refused)["detail"]
+    for line in access:  # each line is an EMF document CloudWatch turns into data points
+        [directive] = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "ImageApiTest" and directive["Dimensions"] == [["Function"]]
+        names = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+        assert names == {"Unavailable": "Count", "Refused": "Count", "UploadedBytes": "Bytes"}
+        assert all(isinstance(line[name], int | float) for name in names) and line["Function"]
+    assert (stored["Refused"], stored["UploadedBytes"]) == (0, created["size_bytes"]) == (0, len(data))
+    assert (invalid["Refused"], unsupported["Refused"], unsupported["UploadedBytes"]) == (1, 1, 0)
+
+
+def test_no_embedded_metrics_without_a_namespace(api: Api, json_log: io.StringIO) -> None:
+    assert api.target.request("GET", f"{IMAGES}not-an-id").status == 422
+    [access] = [json.loads(line) for line in json_log.getvalue().splitlines() if '"request"' in line]
+    assert "_aws" not in access and access["reason"]

@@ -127,3 +127,34 @@ def test_the_same_race_finds_skips_in_the_created_at_ordering(
     """The race above is sharp enough to catch the ordering it replaced."""
     skips = _race(services["DATABASE_URL"], _by_created_at)
     assert sum(skips) > 0
+
+
+SHARED = 50_000  # rows sharing one position: a bulk import in one transaction
+
+
+def test_a_deep_page_reads_a_few_index_pages_when_rows_share_a_position(
+    stores: Stores, services: dict[str, str]
+) -> None:
+    """EXPLAIN's buffer count, not a time: the scan must start at the cursor, not step over
+    every entry of its position first (what the descending index of migration 0007 did)."""
+    with psycopg.connect(services["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO images (id, object_key, description, filename, content_type, size_bytes,"
+            " sha256, width, height) SELECT id, 'images/' || id, 'bulk', 'bulk.png', 'image/png', 1,"
+            " repeat('0', 64), 1, 1 FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, %s)) ids",
+            (SHARED,),
+        )
+        conn.execute("ANALYZE images")
+        page = repository.list_images(conn, limit=PAGE, after=None)
+        deep: tuple[int, int] | None = None
+        for _ in range(3):
+            deep = (page[-1].txid, page[-1].commit_seq)
+            page = repository.list_images(conn, limit=PAGE, after=deep)
+        oldest = conn.execute("SELECT min(commit_seq) FROM images").fetchone()
+        assert oldest is not None and deep is not None
+        for after in (deep, (deep[0], oldest[0] + PAGE)):  # near the newest, and the last page
+            sql, params = repository.listing_query(limit=PAGE + 1, after=after)
+            [[[plan]]] = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params).fetchall()
+            top = plan["Plan"]
+            assert top["Actual Rows"] == PAGE + 1 if after == deep else PAGE
+            assert top["Shared Hit Blocks"] + top["Shared Read Blocks"] < 50

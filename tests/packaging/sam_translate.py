@@ -3,7 +3,8 @@
 Runs under SAM CLI's own Python (.tools/sam/bin/python, which has samtranslator), not the
 project's. First it does what the AWS::LanguageExtensions transform does for this template:
 every Fn::If in Resources and Outputs whose condition depends only on parameters becomes the
-chosen branch (AWS::NoValue drops the item). Then it applies the SAM transform, offline.
+chosen branch (AWS::NoValue drops the item), and a resource whose condition is false goes.
+Then it applies the SAM transform, offline.
 (SAM CLI's own local LanguageExtensions emulation is not used: it flattens an unresolvable
 `!Sub "${Bucket.Arn}/..."` into a plain string.)
 
@@ -76,6 +77,13 @@ def translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str,
     sam: dict[str, Any] = {**template, "Transform": "AWS::Serverless-2016-10-31"}
     for section in ("Resources", "Outputs"):
         sam[section] = resolve_ifs(template[section], conditions)
+    # CloudFormation creates no resource, and no output, whose condition is false.
+    for section in ("Resources", "Outputs"):
+        sam[section] = {
+            name: spec
+            for name, spec in sam[section].items()
+            if "Condition" not in spec or conditions.holds(spec["Condition"])
+        }
     for resource in sam["Resources"].values():  # the transform wants S3 locations, not folders
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"

@@ -7,6 +7,7 @@ for a minimal and a fully optioned set of parameters."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -23,6 +24,21 @@ FULL = {
     "JwtAudience": "client-a,client-b",
     "SubnetIds": "subnet-1,subnet-2",
     "SecurityGroupIds": "sg-1",
+    "DatabaseProxyEndpoint": "images.proxy-abc.eu-west-1.rds.amazonaws.com",
+    "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:alarms",
+}
+CLUSTER = "images-cluster"
+# Every option that adds resources, on: the proxy, the CDN, reserved concurrency, the alarms.
+SCALED = {
+    **FULL,
+    "DatabaseProxyEndpoint": "",
+    "CreateDatabaseProxy": "true",
+    "DatabaseClusterIdentifier": CLUSTER,
+    "CreateCdn": "true",
+    "BucketName": "",
+    "JwtIssuer": "",
+    "UploadImageReservedConcurrency": "50",
+    "ThumbnailReservedConcurrency": "0",
 }
 FUNCTIONS = {
     "ListImagesFunction",
@@ -44,7 +60,12 @@ VPC_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRo
 @pytest.fixture(scope="module")
 def deployed() -> dict[str, dict[str, Any]]:
     """Resources CloudFormation would receive, by parameter set."""
-    sets = {"minimal": MINIMAL, "full": FULL, "snapstart": {**MINIMAL, "SnapStart": "true"}}
+    sets = {
+        "minimal": MINIMAL,
+        "full": FULL,
+        "snapstart": {**MINIMAL, "SnapStart": "true"},
+        "scaled": SCALED,
+    }
     result = sam(
         "python",
         str(ROOT / "tests" / "packaging" / "sam_translate.py"),
@@ -88,6 +109,35 @@ def snapstart_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("snapstart") / "template.yaml"
     path.write_text(on)
     return str(path)
+
+
+def with_defaults(text: str, defaults: dict[str, str]) -> str:
+    """template.yaml with other parameter defaults, so the linters check those branches too."""
+    for name, value in defaults.items():
+        text, count = re.subn(
+            rf"(\n  {name}:\n    Type: \w+\n(?:    NoEcho: true\n)?    Default: )[^\n]*",
+            rf'\g<1>"{value}"',
+            text,
+        )
+        assert count == 1, name
+    return text
+
+
+@pytest.fixture(scope="module")
+def scaled_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Every option on at once, the database an RDS instance (the cluster is `deployed["scaled"]`)."""
+    defaults = {**SCALED, "DatabaseClusterIdentifier": "", "DatabaseInstanceIdentifier": "images-db"}
+    defaults |= {"SnapStart": "true", "JwtIssuer": FULL["JwtIssuer"], "ListImagesReservedConcurrency": "5"}
+    path = tmp_path_factory.mktemp("scaled") / "template.yaml"
+    path.write_text(with_defaults(TEMPLATE.read_text(), defaults))
+    return str(path)
+
+
+@pytest.mark.parametrize("linter", ["cfn-lint", "sam"])
+def test_linters_report_no_errors_with_every_option_on(scaled_template: str, linter: str) -> None:
+    command = ["sam", "validate", "--lint", "--template"] if linter == "sam" else ["cfn-lint"]
+    result = sam(*command, scaled_template)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_sam_validate_lint_reports_no_errors_with_snapstart_on(snapstart_template: str) -> None:
@@ -353,3 +403,103 @@ def test_lambda_redirects_downloads_above_its_response_ceiling() -> None:
     assert variables["MAX_SESSION_UPLOAD_BYTES"] == {"Ref": "MaxSessionUploadBytes"}
     assert template["Parameters"]["DownloadRedirectBytes"]["Default"] == 4_600_000
     assert template["Parameters"]["MaxSessionUploadBytes"]["Default"] == 200 * 1024 * 1024
+
+
+def test_telemetry_throttling_and_alarms(deployed: dict[str, dict[str, Any]]) -> None:
+    for name, resources in deployed.items():
+        for function in FUNCTIONS:
+            assert resources[function]["Properties"]["TracingConfig"] == {"Mode": "Active"}, function
+            env = resources[function]["Properties"]["Environment"]["Variables"]
+            assert env["METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}, function
+        [stage] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+        assert "$context.integrationErrorMessage" in stage["AccessLogSettings"]["Format"]
+        assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+        [invoke] = [
+            r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        ]
+        assert invoke["MaximumRetryAttempts"] == 0 and "OnFailure" in invoke["DestinationConfig"]
+        alarms = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+        watched = {"DatabaseConnectionsAlarm"} if name == "scaled" else set()  # a database was named
+        assert set(alarms) == {"Api5xxAlarm", "ThrottlesAlarm", "ReconcileFailedAlarm"} | watched
+        for alarm in alarms.values():  # they notify only where a topic is given
+            assert ("AlarmActions" in alarm) == (name in ("full", "scaled")), name
+    connections = deployed["scaled"]["DatabaseConnectionsAlarm"]["Properties"]
+    assert connections["Namespace"] == "AWS/RDS" and connections["MetricName"] == "DatabaseConnections"
+    assert connections["Dimensions"] == [
+        {"Name": "DBClusterIdentifier", "Value": {"Ref": "DatabaseClusterIdentifier"}}
+    ]
+
+
+# Globals keep their Fn::If (LanguageExtensions resolves Resources only): CloudFormation
+# chooses, and it may name DatabaseProxy or Cdn there because the condition is theirs.
+PROXY_ENDPOINT = {
+    "Fn::If": ["CreateProxy", {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}, {"Ref": "DatabaseProxyEndpoint"}]
+}
+
+
+def test_the_proxy_endpoint_reaches_every_function(deployed: dict[str, dict[str, Any]]) -> None:
+    for function in FUNCTIONS:
+        env = deployed["full"][function]["Properties"]["Environment"]["Variables"]
+        assert env["DATABASE_PROXY_ENDPOINT"] == PROXY_ENDPOINT
+
+
+def test_rds_proxy_fronts_the_database_when_asked(deployed: dict[str, dict[str, Any]]) -> None:
+    for name in ("minimal", "full"):
+        assert not [r for r in deployed[name].values() if r["Type"].startswith("AWS::RDS::")], name
+    resources = deployed["scaled"]
+    proxy = resources["DatabaseProxy"]["Properties"]
+    assert proxy["EngineFamily"] == "POSTGRESQL" and proxy["RequireTLS"] is True
+    assert proxy["Auth"] == [
+        {"AuthScheme": "SECRETS", "SecretArn": {"Ref": "DatabaseSecretArn"}, "IAMAuth": "DISABLED"}
+    ]
+    role = resources["DatabaseProxyRole"]["Properties"]
+    [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"  # the secret, and nothing else
+    assert statement["Resource"] == {"Ref": "DatabaseSecretArn"}
+    group = resources["DatabaseProxyTargetGroup"]["Properties"]
+    assert group["DBClusterIdentifiers"] == [{"Ref": "DatabaseClusterIdentifier"}]
+    assert "DBInstanceIdentifiers" not in group
+    timeout = read_template()["Globals"]["Function"]["Timeout"]
+    borrow = group["ConnectionPoolConfigurationInfo"]["ConnectionBorrowTimeout"]
+    assert borrow < timeout  # a waiting environment answers before Lambda's timeout
+    for function in FUNCTIONS:
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        assert env["DATABASE_PROXY_ENDPOINT"] == PROXY_ENDPOINT, function
+    assert read_template()["Conditions"]["CreateProxy"]["And"][0] == {
+        "Equals": [{"Ref": "CreateDatabaseProxy"}, "true"]
+    }
+
+
+def test_reserved_concurrency_only_where_a_value_is_given(deployed: dict[str, dict[str, Any]]) -> None:
+    for function in FUNCTIONS:
+        assert "ReservedConcurrentExecutions" not in deployed["full"][function]["Properties"], function
+    scaled = deployed["scaled"]
+    assert scaled["UploadImageFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Ref": "UploadImageReservedConcurrency"
+    }
+    assert "ReservedConcurrentExecutions" in scaled["ThumbnailFunction"]["Properties"]  # 0: switched off
+    assert "ReservedConcurrentExecutions" not in scaled["ListImagesFunction"]["Properties"]
+    parameters = read_template()["Parameters"]
+    for function in API_FUNCTIONS:
+        assert parameters[f"{function.removesuffix('Function')}ReservedConcurrency"]["Default"] == -1
+
+
+def test_cdn_caches_thumbnails_and_files_only(deployed: dict[str, dict[str, Any]]) -> None:
+    assert "Cdn" not in deployed["full"]
+    resources = deployed["scaled"]
+    config = resources["Cdn"]["Properties"]["DistributionConfig"]
+    cached = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert set(cached) == {"/api/v1/images/*/thumbnail", "/api/v1/images/*/file"}
+    for behaviour in cached.values():
+        assert behaviour["CachePolicyId"] == {"Ref": "ImagesCachePolicy"}
+        assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    key = resources["ImagesCachePolicy"]["Properties"]["CachePolicyConfig"][
+        "ParametersInCacheKeyAndForwardedToOrigin"
+    ]
+    assert key["QueryStringsConfig"]["QueryStrings"] == ["size"]
+    assert key["HeadersConfig"]["Headers"] == ["Authorization"]  # one token's answers never reach another
+    env = resources["ListImagesFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["PUBLIC_BASE_URL"] == {  # links go through it, unless PublicBaseUrl names another host
+        "Fn::If": ["LinkToCdn", {"Fn::Sub": "https://${Cdn.DomainName}"}, {"Ref": "PublicBaseUrl"}]
+    }

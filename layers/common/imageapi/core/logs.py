@@ -9,6 +9,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+# What the access-log line adds about its request (the error's reason). A dict, so that a
+# handler run in a thread pool, under a copy of the context, still fills the request's own.
+request_fields: ContextVar[dict[str, object] | None] = ContextVar("request_fields", default=None)
 
 _configured = False
 
@@ -27,6 +30,13 @@ class JsonFormatter(logging.Formatter):
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def note(**fields: object) -> None:
+    """Adds fields to the current request's access-log line (nothing outside a request)."""
+    current = request_fields.get()
+    if current is not None:
+        current.update(fields)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     log_level: str = "INFO"
+    # Set: each access-log line also carries the request's metrics in CloudWatch's embedded
+    # metric format, under this namespace (template.yaml sets it; locally it stays off).
+    metrics_namespace: str | None = None
     # Reconcile stops without deleting when more than this share of keys would be deleted.
     reconcile_max_share: float = Field(default=0.01, ge=0, le=1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import time
 import uuid
@@ -16,8 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from imageapi.core import metrics
 from imageapi.core.errors import ApiError, Unauthorized
-from imageapi.core.logs import configure_logging, request_id
+from imageapi.core.logs import configure_logging, note, request_fields, request_id
 from imageapi.core.schemas import ErrorBody
 from imageapi.core.settings import get_settings
 
@@ -110,6 +112,7 @@ async def require_token(request: Request) -> None:
 
 def _detail_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, (ApiError, StarletteHTTPException))
+    note(reason=exc.detail)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -117,19 +120,23 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # "input" is left out: errors never echo what the client sent.
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    note(reason="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail))
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logging.getLogger("imageapi").error("unhandled error", exc_info=exc)
+    note(reason=f"Internal server error ({type(exc).__name__})")
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 
 class RequestLog:
-    """One access-log line per request, with a request id also sent back as X-Request-Id."""
+    """One access-log line per request, with a request id also sent back as X-Request-Id, the
+    reason of an error answer, and (with METRICS_NAMESPACE) the request's metrics as EMF."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,11 +144,13 @@ class RequestLog:
             return
         rid = _request_id(scope)
         token = request_id.set(rid)
+        noted: dict[str, object] = {}
+        fields_token = request_fields.set(noted)
         started = time.perf_counter()
         status = 500
         logged = False
 
-        def log_request() -> None:
+        def log_request(observed: dict[str, float]) -> None:
             nonlocal logged
             logged = True
             fields = {
@@ -149,7 +158,15 @@ class RequestLog:
                 "path": scope["path"],
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                **noted,
             }
+            namespace = get_settings().metrics_namespace
+            if namespace:
+                values = metrics.for_status(observed, status)
+                now_ms = int(time.time() * 1000)
+                fields |= metrics.embedded(
+                    values, namespace=namespace, function=self.function, timestamp_ms=now_ms
+                )
             log.info("request", extra={"fields": fields})
 
         async def send_with_id(message: Message) -> None:
@@ -158,15 +175,17 @@ class RequestLog:
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             elif message["type"] == "http.response.body" and not message.get("more_body"):
-                log_request()  # before the last byte goes out, so the line exists once the client has it
+                log_request(observed)  # before the last byte goes out: the line exists once the client has it
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if not logged:
-                log_request()
-            request_id.reset(token)
+        with metrics.collecting() as observed:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if not logged:
+                    log_request(observed)
+                request_fields.reset(fields_token)
+                request_id.reset(token)
 
 
 def _request_id(scope: Scope) -> str:

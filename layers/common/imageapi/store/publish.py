@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from imageapi.core import metrics
 from imageapi.core.errors import ApiError, DatabaseUnavailable, NotFound
 from imageapi.core.schemas import ImageCreate, ImageRow
 
@@ -119,17 +120,24 @@ def _write(conn: psycopg.Connection[Any], /, *, image: ImageCreate, lease: Sessi
     without a session. Run again after a dropped connection, it finds what the first run
     committed rather than writing twice."""
     if lease is None:
-        return repository.insert_image(conn, image=image)
+        return _stored(repository.insert_image(conn, image=image))
     with conn.transaction():
         state = repository.finish_upload_session(conn, upload_id=lease.upload_id, owner=lease.owner)
         if state == "finished":
-            return repository.insert_image(conn, image=image)
-        if state == "completed":  # by this request's earlier attempt, or the one that took over
-            row = repository.get_image(conn, image_id=image.id)
-            if row is None:
+            row = repository.insert_image(conn, image=image)
+        elif state == "completed":  # by this request's earlier attempt, or the one that took over
+            found = repository.get_image(conn, image_id=image.id)
+            if found is None:
                 raise NotFound("The image of this upload session no longer exists")
-            return row
-        raise LeaseLost()
+            return found
+        else:
+            raise LeaseLost()
+    return _stored(row)  # once committed
+
+
+def _stored(row: ImageRow) -> ImageRow:
+    metrics.observe("UploadedBytes", row.size_bytes)
+    return row
 
 
 def _written_row(

@@ -17,17 +17,19 @@ _COLUMNS = (
 )
 
 
+INSERT_IMAGE = (
+    "INSERT INTO images (id, object_key, description, filename, content_type,"
+    " size_bytes, sha256, width, height, orientation)"
+    " VALUES (%(id)s, %(object_key)s, %(description)s, %(filename)s, %(content_type)s,"
+    " %(size_bytes)s, %(sha256)s, %(width)s, %(height)s, %(orientation)s)"
+    f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}"
+)
+
+
 def insert_image(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> ImageRow:
     """Idempotent by id, so a retry after a dropped connection cannot insert twice."""
     with conn.cursor(row_factory=class_row(ImageRow)) as cur:
-        cur.execute(
-            "INSERT INTO images (id, object_key, description, filename, content_type,"
-            " size_bytes, sha256, width, height, orientation)"
-            " VALUES (%(id)s, %(object_key)s, %(description)s, %(filename)s, %(content_type)s,"
-            " %(size_bytes)s, %(sha256)s, %(width)s, %(height)s, %(orientation)s)"
-            f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
-            image.model_dump(),
-        )
+        cur.execute(INSERT_IMAGE, image.model_dump())
         row = cur.fetchone()
         if row is None:
             cur.execute(f"SELECT {_COLUMNS} FROM images WHERE id = %s", (image.id,))
@@ -54,18 +56,22 @@ def list_images(
     """Newest first by (txid, commit_seq), only rows whose transaction is older than every one
     still running (migration 0006): a row that commits later sorts above every row a page has
     shown, so a page never skips one. after: the position (txid, commit_seq) of the last row seen."""
+    with conn.cursor(row_factory=class_row(ListedImageRow)) as cur:
+        cur.execute(*listing_query(limit=limit, after=after))
+        return cur.fetchall()
+
+
+def listing_query(*, limit: int, after: tuple[int, int] | None) -> tuple[str, tuple[Any, ...]]:
+    """list_images' statement and parameters (EXPLAIN reads the same one)."""
     columns = f"{_COLUMNS}, {_POSITION}::text::bigint AS txid, commit_seq"
     order = f"ORDER BY {_POSITION} DESC, commit_seq DESC LIMIT %s"
-    with conn.cursor(row_factory=class_row(ListedImageRow)) as cur:
-        if after is None:
-            cur.execute(f"SELECT {columns} FROM images WHERE {_LISTED} {order}", (limit,))
-        else:
-            cur.execute(
-                f"SELECT {columns} FROM images WHERE {_LISTED}"
-                f" AND ({_POSITION}, commit_seq) < (%s::text::xid8, %s) {order}",
-                (str(after[0]), after[1], limit),
-            )
-        return cur.fetchall()
+    if after is None:
+        return f"SELECT {columns} FROM images WHERE {_LISTED} {order}", (limit,)
+    # No horizon here: the cursor's own position was below it when served, and the horizon only
+    # rises. A second upper bound on the position would also let PostgreSQL start its scan at
+    # the horizon rather than at the cursor, and read every row between them.
+    before = f"({_POSITION}, commit_seq) < (%s::text::xid8, %s::bigint)"
+    return f"SELECT {columns} FROM images WHERE {before} {order}", (str(after[0]), after[1], limit)
 
 
 def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:

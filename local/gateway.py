@@ -262,6 +262,11 @@ def main() -> int:
 
     import uvicorn
 
+    from local.environment import apply_template_environment
+
+    applied = apply_template_environment()  # as `sam local` does; the shell's own values win
+    if applied:
+        print("From template.yaml: " + ", ".join(f"{k}={v}" for k, v in sorted(applied.items())), flush=True)
     routes = load_routes()
     urls = parse_function_urls(os.environ.get("GATEWAY_FUNCTION_URLS", ""))
     if urls:  # docker compose: every function in its own container

@@ -7,13 +7,30 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from fastapi.openapi.docs import get_swagger_ui_html
-from starlette.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from local.routes import RouteTable, load_handler, load_routes, no_route_answer
+
+DOCS_ASSETS = "/docs-assets/"
+DOCS_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+
+
+def _docs_static() -> Path:
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+@lru_cache(maxsize=4)
+def _offline_redoc(assets: str) -> bytes:
+    script = (_docs_static() / "redoc.standalone.js").read_bytes()
+    return script.replace(b"https://cdn.redoc.ly/redoc/logo-mini.svg", f"{assets}favicon.png".encode())
 
 
 class DevServer:
@@ -40,8 +57,8 @@ class DevServer:
         if path == "/openapi.json":
             await JSONResponse(self.openapi())(scope, receive, send)
             return
-        if path == "/docs":
-            await get_swagger_ui_html(openapi_url="/openapi.json", title="Image API")(scope, receive, send)
+        if path in ("/docs", "/redoc") or path.startswith(DOCS_ASSETS):
+            await self.docs(path, root=scope.get("root_path", ""))(scope, receive, send)
             return
         route, _, allowed = self.table.match(scope["method"], path)
         if route is not None:
@@ -49,6 +66,35 @@ class DevServer:
             return
         status, body, headers = no_route_answer(allowed)
         await JSONResponse(body, status, dict(headers))(scope, receive, send)
+
+    def docs(self, path: str, *, root: str) -> Any:
+        """Swagger UI and ReDoc from files on this machine (fastapi-offline's copies), so /docs
+        works without internet; the page's own links carry the base path."""
+        prefix = root
+        assets = f"{prefix}{DOCS_ASSETS}"
+        if path == "/docs":
+            return get_swagger_ui_html(
+                openapi_url=f"{prefix}/openapi.json",
+                title="Image API",
+                swagger_js_url=f"{assets}swagger-ui-bundle.js",
+                swagger_css_url=f"{assets}swagger-ui.css",
+                swagger_favicon_url=f"{assets}favicon.png",
+            )
+        if path == "/redoc":
+            return get_redoc_html(
+                openapi_url=f"{prefix}/openapi.json",
+                title="Image API",
+                redoc_js_url=f"{assets}redoc.standalone.js",
+                redoc_favicon_url=f"{assets}favicon.png",
+                with_google_fonts=False,
+            )
+        name = path.removeprefix(DOCS_ASSETS)
+        if name not in DOCS_FILES:
+            return JSONResponse({"detail": "Not Found"}, 404)
+        headers = {"Cache-Control": "public, max-age=86400"}
+        if name == "redoc.standalone.js":  # its "powered by" logo is the one file it fetches from a CDN
+            return Response(_offline_redoc(assets), media_type="text/javascript", headers=headers)
+        return FileResponse(_docs_static() / name, headers=headers)
 
     def openapi(self) -> dict[str, Any]:
         """The functions' OpenAPI documents merged into one."""

@@ -91,3 +91,28 @@ def test_every_file_ends_where_its_last_byte_is_or_in_a_trailer(name: str) -> No
         inspect(read(name))
     except ApiError as error:  # pragma: no cover - the message says which file and why
         pytest.fail(f"{name}: {error.status_code} {error.detail}")
+
+
+def _rotated_or_mirrored(data: bytes, box: bytes) -> bytes:
+    """The file with its `irot` box (9 bytes: size, type, angle) made into box."""
+    at = data.index(b"\0\0\0\x09irot")
+    return data[:at] + b"\0\0\0\x09" + box + data[at + 9 :]
+
+
+@pytest.mark.parametrize("box", [b"irot\1", b"irot\2", b"irot\3", b"imir\0", b"imir\1"])
+def test_each_heif_rotation_and_mirror_is_what_libheif_shows(box: bytes) -> None:
+    """A real HEIC (300x200, with an `irot` of 0) turned or mirrored each way: the size stays as
+    stored and the orientation shows the stored pixels as libheif does (pixel for pixel)."""
+    data = _rotated_or_mirrored(read("exiv2-Stonehenge.heic"), box)
+    info = inspect(data)
+    assert (info.width, info.height) == (300, 200)
+    assert info.orientation in {8, 3, 6, 4, 2}
+    assert expected(data).matches(info.content_type, info.width, info.height, info.orientation), info
+
+
+def test_a_gif_frame_far_outside_its_screen_is_refused() -> None:
+    """Pillow's decompression_bomb_extents.gif in small: a 100x100 screen, a frame at 65535,65535."""
+    data = read("pillow-test_extents.gif")
+    at = data.index(b",\x32\x00\x32\x00")  # the frame at 50,50
+    with pytest.raises(Unprocessable, match="more than"):
+        inspect(data[: at + 1] + b"\xff\xff\xff\xff" + data[at + 5 :])

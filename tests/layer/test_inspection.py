@@ -201,3 +201,111 @@ def test_an_animation_of_many_tiny_frames_is_accepted_past_the_step_allowance() 
     assert inspector.steps <= STEP_ALLOWANCE + len(data) // BYTES_PER_STEP + 2 < 3000 * 5  # not every frame
     info = inspector.finish(max_pixels=MAX_PIXELS)
     assert (info.content_type, info.width, info.height) == ("image/gif", 8, 8)
+
+
+# The pixel limit holds for every frame a decoder allocates, not only the first header's size.
+
+GIF_FRAME_OVER_A_1X1_SCREEN = (
+    b"GIF89a\x01\x00\x01\x00\x00\x00\x00"  # a 1x1 logical screen, no palette
+    + b",\x00\x00\x00\x00\xff\xff\xff\xff\x00"  # a 65535x65535 frame at 0,0
+    + b"\x02\x02\x4c\x01\x00;"  # LZW data, trailer
+)
+
+
+def test_a_gif_frame_larger_than_its_screen_is_held_to_the_limit() -> None:
+    assert len(GIF_FRAME_OVER_A_1X1_SCREEN) == 29
+    with pytest.raises(Unprocessable, match="more than"):
+        inspect(GIF_FRAME_OVER_A_1X1_SCREEN)
+    # Within the limit it is accepted, as large as Pillow shows it.
+    assert (inspect(GIF_FRAME_OVER_A_1X1_SCREEN, max_pixels=65535**2)).width == 65535
+
+
+def test_a_later_gif_frame_outside_the_screen_is_held_to_the_limit() -> None:
+    first = b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x4c\x01\x00"
+    far = b",\xff\xff\xff\xff\x10\x00\x10\x00\x00\x02\x02\x4c\x01\x00"  # 16x16 at 65535,65535
+    data = b"GIF89a\x01\x00\x01\x00\x00\x00\x00" + first + far + b";"
+    with pytest.raises(Unprocessable, match="more than"):
+        inspect(data)
+    assert (inspect(data, max_pixels=65551**2).width, inspect(data, max_pixels=65551**2).height) == (1, 1)
+
+
+def apng(canvas: tuple[int, int], frame: tuple[int, int, int, int]) -> bytes:
+    """An APNG whose first frame control (fcTL) says width, height, x and y offsets."""
+    control = struct.pack(">IIIIIHHBB", 0, *frame, 1, 10, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", *canvas, 8, 2, 0, 0, 0))
+        + png_chunk(b"acTL", struct.pack(">II", 1, 0))
+        + png_chunk(b"fcTL", control)
+        + png_chunk(b"IDAT", b"x\x9c\x03\x00\x00\x00\x00\x01")
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_an_apng_frame_outside_its_canvas_is_refused() -> None:
+    assert inspect(apng((4, 4), (2, 2, 2, 2))).width == 4
+    for frame in [(65535, 65535, 0, 0), (4, 4, 1, 0), (2, 2, 0, 3)]:
+        with pytest.raises(Unprocessable, match="APNG frame lies outside"):
+            inspect(apng((4, 4), frame))
+
+
+def animated_webp(
+    canvas: tuple[int, int], frame: tuple[int, int, int, int], bitstream: tuple[int, int]
+) -> bytes:
+    """An animated WebP: a VP8X canvas, one ANMF frame (x, y, width, height) holding a VP8L
+    header for a bitstream of the given size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+
+    def three(value: int) -> bytes:
+        return value.to_bytes(3, "little")
+
+    bits = (bitstream[0] - 1) | (bitstream[1] - 1) << 14
+    vp8l = chunk(b"VP8L", b"\x2f" + bits.to_bytes(4, "little") + b"\0" * 8)
+    x, y, width, height = frame
+    header = three(x // 2) + three(y // 2) + three(width - 1) + three(height - 1) + three(100) + b"\0"
+    vp8x = chunk(b"VP8X", b"\x02\0\0\0" + three(canvas[0] - 1) + three(canvas[1] - 1))
+    body = b"WEBP" + vp8x + chunk(b"ANIM", b"\0" * 6) + chunk(b"ANMF", header + vp8l)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_an_animated_webp_frame_outside_its_canvas_or_over_the_limit_is_refused() -> None:
+    assert inspect(animated_webp((8, 8), (2, 2, 6, 6), (6, 6))).width == 8
+    for frame in [(0, 0, 16384, 16384), (4, 0, 6, 6)]:
+        with pytest.raises(Unprocessable, match="WebP animation frame lies outside"):
+            inspect(animated_webp((8, 8), frame, (6, 6)))
+    # A frame's bitstream declaring more than its frame: held to the limit by its own size.
+    with pytest.raises(Unprocessable, match="more than"):
+        inspect(animated_webp((8, 8), (0, 0, 8, 8), (16384, 16384)), max_pixels=10**8)
+
+
+def test_every_frame_of_a_jpeg_is_held_to_the_limit() -> None:
+    """An MPO's second view decodes too: its SOF counts, not only the first."""
+    small = make_image("JPEG", (16, 16))
+    large_sof = segment(0xC0, b"\x08" + struct.pack(">HH", 60000, 60000) + b"\x01\x01\x11\x00")
+    second = b"\xff\xd8" + large_sof + b"\xff\xd9"
+    with pytest.raises(Unprocessable, match="more than"):
+        inspect(small + second)
+
+
+# EXIF orientation as cameras write it.
+
+_TIFF_TYPES = {3: "H", 4: "I", 8: "h", 9: "i"}  # SHORT, LONG, SSHORT, SLONG
+
+
+def tiff_with_orientation(order: str, kind: int, value: int) -> bytes:
+    field = struct.pack(order + _TIFF_TYPES[kind], value).ljust(4, b"\0")
+    magic = b"II*\0" if order == "<" else b"MM\0*"
+    entry = struct.pack(order + "HHI", 0x0112, kind, 1) + field
+    return magic + struct.pack(order + "IH", 8, 1) + entry + b"\0\0\0\0"
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("kind", list(_TIFF_TYPES))
+def test_an_orientation_of_any_integer_type_is_read(order: str, kind: int) -> None:
+    exif_block = b"Exif\0\0" + tiff_with_orientation(order, kind, 6)
+    jpeg = make_image("JPEG", (40, 30))
+    data = jpeg[:2] + segment(0xE1, exif_block) + jpeg[2:]
+    assert inspect(data).orientation == 6
+    assert Image.open(io.BytesIO(data)).getexif()[0x0112] == 6  # as Pillow reads it

@@ -3,6 +3,7 @@ each one is, and variants of them made the way phones and old tools make them.""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
@@ -34,46 +35,94 @@ def read(name: str) -> bytes:
 
 @dataclass(frozen=True)
 class Expected:
-    """What Pillow reports: the type, the first frame's size, the EXIF orientation."""
+    """What Pillow reports: the type, the first frame's size as stored, and the orientations (EXIF
+    style) that show those pixels as a decoder displays them."""
 
     content_types: set[str]
     sizes: set[tuple[int, int]]
-    orientation: int | None
+    orientations: set[int | None]
 
     def matches(self, content_type: str, width: int, height: int, orientation: int | None) -> bool:
         return (
             content_type in self.content_types
             and (width, height) in self.sizes
-            and orientation == self.orientation
+            and orientation in self.orientations
         )
 
 
+@functools.cache
 def expected(data: bytes) -> Expected:
-    """Pillow (with pillow-heif for HEIC) as the oracle. Two of its habits are undone: it falls back
-    on XMP's tiff:Orientation, and its AVIF and HEIF openers turn the `irot`/`imir` boxes into an
-    orientation (pillow-heif also rotates the size); the API reports EXIF's own orientation and
-    the stored pixel size."""
+    """Pillow (with pillow-heif for HEIF) as the oracle. Pillow falls back on XMP's
+    tiff:Orientation; the API reports EXIF's own orientation, so that habit is undone. Its AVIF
+    opener (libavif) reports the stored size, and the orientation `irot` and `imir` amount to
+    (1 for neither where the Exif item has one): what the API reports."""
     with Image.open(io.BytesIO(data)) as image:
         fmt = image.format or ""
-        sizes = {image.size}
+        size = image.size
         image.info.pop("xmp", None)
         image.info.pop("XML:com.adobe.xmp", None)
         orientation = image.getexif().get(0x0112)
-    if fmt in ("AVIF", "HEIF"):
-        heif = pillow_heif.open_heif(io.BytesIO(data))
-        raw = heif.info.get("exif")
-        orientation = heif.info.get("original_orientation") or (
-            Image.Exif().get(0x0112) if raw is None else _exif(raw).get(0x0112)
-        )
-        if b"irot" in data:  # pillow-heif reports the size after the rotation
-            sizes |= {(height, width) for width, height in sizes}
-    return Expected(_TYPES[fmt], sizes, orientation if orientation in range(1, 9) else None)
+    if fmt == "HEIF":
+        return _heif_expected(data, _TYPES[fmt])
+    return Expected(_TYPES[fmt], {size}, {orientation if orientation in range(1, 9) else None})
 
 
-def _exif(raw: bytes) -> Image.Exif:
-    exif = Image.Exif()
-    exif.load(raw)
-    return exif
+def _heif_expected(data: bytes, content_types: set[str]) -> Expected:
+    """libheif (through pillow-heif) decodes the primary image as it is displayed: cropped by its
+    `clap`, then turned by its `irot` and `imir`. The same file with those two made neutral
+    decodes to the stored pixels; the orientations expected are those that turn the one into the
+    other. Where nothing turns, 1 if the Exif item has an orientation (pillow-heif keeps it as 1),
+    else None."""
+    displayed = pillow_heif.open_heif(io.BytesIO(data)).to_pillow()
+    stored = pillow_heif.open_heif(io.BytesIO(_without_rotation(data))).to_pillow()
+    turns: set[int | None] = {
+        value
+        for value in range(1, 9)
+        if _oriented(stored, value).size == displayed.size
+        and _oriented(stored, value).tobytes() == displayed.tobytes()
+    }
+    if 1 in turns:
+        turns = {1 if displayed.getexif().get(0x0112) is not None else None}
+    return Expected(content_types, {stored.size}, turns)
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _oriented(image: Image.Image, orientation: int) -> Image.Image:
+    """The image shown as EXIF orientation says (what ImageOps.exif_transpose does)."""
+    return image if orientation == 1 else image.transpose(_TRANSPOSE[orientation])
+
+
+def _without_rotation(data: bytes) -> bytes:
+    """The file with every `irot` in its `meta` box turned by zero and every `imir` made an `irot`
+    by zero (both are 9-byte boxes, so nothing moves): its decoded pixels are the stored ones."""
+    meta = _top_level_box(data, b"meta")
+    patched = bytearray(data)
+    for kind in (b"irot", b"imir"):
+        at = data.find(b"\0\0\0\x09" + kind, *meta)
+        while at != -1:
+            patched[at + 4 : at + 9] = b"irot\0"
+            at = data.find(b"\0\0\0\x09" + kind, at + 9, meta[1])
+    return bytes(patched)
+
+
+def _top_level_box(data: bytes, kind: bytes) -> tuple[int, int]:
+    at = 0
+    while at + 8 <= len(data):
+        size, found = struct.unpack(">I4s", data[at : at + 8])
+        if found == kind:
+            return at, at + size
+        at += size if size >= 8 else len(data)
+    raise AssertionError(f"no {kind!r} box")
 
 
 # Variants: what phones and old tools put after an image's end.

@@ -67,7 +67,10 @@ class ImageUpload(BaseModel):
 
 
 _SIZE = "Stored pixel {}, read from the header (null only for images stored before it was required)"
-_ORIENTATION = "EXIF orientation (1-8) that shows the stored pixels upright; null where the file has none"
+_ORIENTATION = (
+    "EXIF orientation (1-8) that shows the stored pixels upright (5-8 swap width and height); for"
+    " HEIF and AVIF the primary item's irot and imir as such a value; null where the file has none"
+)
 
 
 class ImagePublic(BaseModel):

@@ -7,12 +7,15 @@ points at, usually in `mdat`, are passed over."""
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from . import exif
 from .containers import EXIF_MAX_BYTES, Facts, Read, Span, Walker
+from .orientation import from_transforms
 
 MAX_ITEMS = 10_000  # an iPhone photo's grid has a few dozen tiles
 
@@ -25,11 +28,23 @@ class Extent:
     length: int
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """The primary item's stored size (after any crop) and the EXIF orientation its `irot` and
+    `imir` amount to (None when it has neither)."""
+
+    width: int
+    height: int
+    orientation: int | None
+
+
 @dataclass
 class Meta:
-    width: int | None = None
+    width: int | None = None  # the primary item's, as stored (after its crop, before rotation)
     height: int | None = None
-    orientation: int | None = None
+    orientation: int | None = None  # what its irot and imir amount to; None for neither
+    exif_orientation: int | None = None  # the Exif item's when it lies in the meta box (idat)
+    exif_read: bool = False
     exif: Extent | None = None  # the Exif item, when it lies in the file rather than in the meta box
     text: list[Extent] = field(default_factory=list)  # XMP and other metadata items: read as text
     data_end: int = 0  # where the last byte any item needs lies: a shorter file is truncated
@@ -67,9 +82,9 @@ def _read(data: bytes, meta: Meta) -> None:
     types = _item_types(data, children.get(b"iinf"))
     locations = _locations(data, children.get(b"iloc"))
     if b"iprp" in children:
-        size = _primary_size(data, *children[b"iprp"], primary=primary)
-        if size is not None:
-            meta.width, meta.height = size
+        geometry = _primary_geometry(data, *children[b"iprp"], primary=primary)
+        if geometry is not None:
+            meta.width, meta.height, meta.orientation = geometry.width, geometry.height, geometry.orientation
     idat = children.get(b"idat")
     for item, (method, extents) in locations.items():
         if method == 0:
@@ -77,12 +92,13 @@ def _read(data: bytes, meta: Meta) -> None:
                 if extent.length:
                     meta.data_end = max(meta.data_end, extent.offset + extent.length)
         kind = types.get(item)
-        if kind == b"Exif" and len(extents) == 1 and meta.exif is None and meta.orientation is None:
+        if kind == b"Exif" and len(extents) == 1 and meta.exif is None and not meta.exif_read:
             if method == 0:
                 meta.exif = extents[0]
             elif method == 1 and idat is not None:
                 start = idat[0] + extents[0].offset
-                meta.orientation = exif_item_orientation(data[start : start + extents[0].length])
+                meta.exif_read = True
+                meta.exif_orientation = exif_item_orientation(data[start : start + extents[0].length])
         elif kind in (b"mime", b"uri ") and method == 0:
             meta.text.extend(extents)
 
@@ -164,8 +180,9 @@ def _locations(data: bytes, box: tuple[int, int] | None) -> dict[int, tuple[int,
     return locations
 
 
-def _primary_size(data: bytes, start: int, end: int, *, primary: int | None) -> tuple[int, int] | None:
-    """The `ispe` property the primary item is associated with, in `iprp`'s `ipco` and `ipma`."""
+def _primary_geometry(data: bytes, start: int, end: int, *, primary: int | None) -> Geometry | None:
+    """The primary item's properties (`ipco`, by the associations `ipma` lists for its id, in
+    order): its `ispe`, cropped by a `clap`, and the `irot` and `imir` that follow."""
     children = {kind: (body, stop) for kind, body, stop in boxes(data, start, end)}
     if b"ipco" not in children or b"ipma" not in children:
         return None
@@ -181,20 +198,67 @@ def _primary_size(data: bytes, start: int, end: int, *, primary: int | None) -> 
         at += width
         associations = data[at]
         at += 1
+        indices = []
         for _ in range(associations):
             if flags & 1:
-                index = _uint(data, at, 2) & 0x7FFF
+                indices.append(_uint(data, at, 2) & 0x7FFF)
                 at += 2
             else:
-                index = data[at] & 0x7F
+                indices.append(data[at] & 0x7F)
                 at += 1
-            if item != primary or not 1 <= index <= len(properties):
-                continue
-            kind, body = properties[index - 1]
-            if kind == b"ispe":
-                width_px, height_px = struct.unpack(">II", data[body + 4 : body + 12])
-                return width_px, height_px
+        if item == primary:
+            return _apply(data, [properties[index - 1] for index in indices if 1 <= index <= len(properties)])
     return None
+
+
+def _apply(data: bytes, properties: list[tuple[bytes, int]]) -> Geometry | None:
+    """The item's stored size after its crop, and the EXIF orientation its rotation and mirroring
+    amount to (HEIF orders them: clap, then irot, then imir)."""
+    size: tuple[int, int] | None = None
+    transforms: list[str] = []
+    for kind, body in properties:
+        if kind == b"ispe" and size is None:
+            size = struct.unpack(">II", data[body + 4 : body + 12])
+        elif kind == b"clap" and size is not None:
+            size = _cropped(size, struct.unpack(">IIIIiIiI", data[body : body + 32]))
+            if size is None:
+                return None  # a crop decoders refuse: no dimensions
+        elif kind == b"irot":
+            transforms += ["rotate"] * (data[body] & 3)
+        elif kind == b"imir":
+            transforms.append("flip-lr" if data[body] & 1 else "flip-tb")
+    if size is None:
+        return None
+    turned = from_transforms(transforms)
+    return Geometry(*size, turned if turned != 1 else None)
+
+
+def _cropped(size: tuple[int, int], clap: tuple[int, ...]) -> tuple[int, int] | None:
+    """The size libheif crops an image to: clean aperture width and height, centred on the image's
+    centre plus the offsets, rounded as libheif rounds, and clamped to the image."""
+    width_n, width_d, height_n, height_d, left_n, left_d, top_n, top_d = clap
+    if 0 in (width_d, height_d, left_d, top_d):
+        return None
+    width = _aperture(size[0], Fraction(width_n, width_d), Fraction(left_n, left_d), truncate_first=True)
+    height = _aperture(size[1], Fraction(height_n, height_d), Fraction(top_n, top_d), truncate_first=False)
+    if width is None or height is None:
+        return None
+    return width, height
+
+
+def _aperture(extent: int, aperture: Fraction, offset: Fraction, *, truncate_first: bool) -> int | None:
+    """The pixels a clean aperture keeps of one dimension, as libheif computes them: the near edge
+    (left truncated, top rounded), the far edge rounded from it, both then clamped to the image."""
+    near = offset + Fraction(extent - 1, 2) - (aperture - 1) / 2
+    first = math.trunc(near) if truncate_first else _round(near)
+    last = _round(aperture - 1 + first)
+    first, last = max(first, 0), min(last, extent - 1)
+    return last - first + 1 if first <= last else None
+
+
+def _round(value: Fraction) -> int:
+    """C's (numerator + denominator / 2) / denominator, which truncates toward zero."""
+    return math.trunc(Fraction(value.numerator + value.denominator // 2, value.denominator))
 
 
 def _uint(data: bytes, at: int, size: int) -> int:
@@ -241,8 +305,9 @@ def walk(facts: Facts) -> Walker:
             meta = read_meta((yield Read(body)))
             facts.width, facts.height = meta.width, meta.height
             facts.needed = meta.data_end
-            if meta.orientation is not None:
-                facts.exif_seen, facts.orientation = True, meta.orientation
+            facts.orientation = meta.orientation
+            if meta.exif_read:
+                _record_exif(facts, meta.exif_orientation)
         elif kind == b"mdat" and meta is not None:
             yield from _mdat(facts, meta, start, body)
         else:
@@ -263,7 +328,15 @@ def _mdat(facts: Facts, meta: Meta, start: int, size: int) -> Walker:
         if is_text or extent.length > EXIF_MAX_BYTES or facts.exif_seen:
             yield Span(extent.length, scan=True)
         else:
-            facts.exif_seen = True
-            facts.orientation = exif_item_orientation((yield Read(extent.length)))
+            _record_exif(facts, exif_item_orientation((yield Read(extent.length))))
         at = extent.offset + extent.length
     yield Span(start + size - at, scan=False)
+
+
+def _record_exif(facts: Facts, exif_orientation: int | None) -> None:
+    """In HEIF the primary item's irot and imir alone say how it is shown; an Exif orientation is
+    informative only (libheif, browsers and Pillow ignore it). One without them says the stored
+    pixels are shown as they are: 1, as Pillow reports it."""
+    facts.exif_seen = True
+    if exif_orientation is not None and facts.orientation is None:
+        facts.orientation = 1

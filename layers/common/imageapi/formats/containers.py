@@ -31,6 +31,12 @@ class Facts:
     offset: int = 0  # where in the file the walk is: kept by the inspector before each step
     malformed: str | None = None  # why the structure is not one any decoder reads
     scanned: bool = False  # a JPEG's walk has reached scan data
+    # The most pixels a decoder allocates for any one frame (a GIF canvas grown to hold a frame,
+    # an MPO's second view, an animation frame's bitstream): held to the limit with width x height.
+    frame_pixels: int = 0
+
+    def frame(self, width: int, height: int) -> None:
+        self.frame_pixels = max(self.frame_pixels, width * height)
 
 
 @dataclass(frozen=True)

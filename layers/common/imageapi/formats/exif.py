@@ -6,6 +6,10 @@ import struct
 
 ORIENTATION_TAG = 0x0112
 MAX_ENTRIES = 1000  # IFD0 of real cameras holds a few dozen; a crafted count is not walked further
+# The standard says SHORT, but cameras write the value in any integer type (Panasonic: SLONG),
+# and readers take it: BYTE, SHORT, LONG, SBYTE, SSHORT, SLONG, by TIFF type number.
+_INTEGER_TYPES = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i"}
+_SIZES = {kind: struct.calcsize(code) for kind, code in _INTEGER_TYPES.items()}
 
 
 def orientation(data: bytes) -> int | None:
@@ -40,12 +44,9 @@ def _orientation(data: bytes) -> int | None:
         tag, kind, number = struct.unpack(order + "HHI", data[entry : entry + 8])
         if tag != ORIENTATION_TAG:
             continue
-        if kind == 3 and number >= 1:  # SHORT, as the standard says
-            (value,) = struct.unpack(order + "H", data[entry + 8 : entry + 10])
-        elif kind == 4 and number >= 1:  # LONG, which some writers use
-            (value,) = struct.unpack(order + "I", data[entry + 8 : entry + 12])
-        else:
+        if kind not in _INTEGER_TYPES or number < 1:
             return None
+        (value,) = struct.unpack(order + _INTEGER_TYPES[kind], data[entry + 8 : entry + 8 + _SIZES[kind]])
         return value if 1 <= value <= 8 else None
     return None
 

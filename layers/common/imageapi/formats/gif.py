@@ -1,4 +1,12 @@
-"""GIF: blocks up to the trailer; the size from the logical screen descriptor."""
+"""GIF: blocks up to the trailer; the size from the logical screen descriptor, grown to hold the
+first frame.
+
+A frame may lie partly or wholly outside the logical screen. Decoders do not clip it: Pillow
+grows its canvas to hold each frame where it lies, and browsers take the first frame's size when
+it exceeds the screen. So the size reported is the screen grown to hold the first frame (what is
+shown), and the pixel limit is held against the screen grown to hold every frame (what a decoder
+allocates): a 1x1 screen cannot smuggle in a 65535x65535 frame, and the real files whose frames
+overhang their screen are still accepted."""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from .containers import Facts, Read, Span, SubBlocks, Walker
 
 def walk(facts: Facts) -> Walker:
     screen = yield Read(13)  # signature and logical screen descriptor
-    facts.width, facts.height = struct.unpack("<HH", screen[6:10])
+    width, height = struct.unpack("<HH", screen[6:10])
+    facts.width, facts.height = width, height
     if screen[10] & 0x80:
         yield Span(3 << ((screen[10] & 7) + 1), scan=True)  # global palette
     images = 0
@@ -20,6 +29,11 @@ def walk(facts: Facts) -> Walker:
             yield SubBlocks(scan=True)
         elif introducer == 0x2C:  # image: descriptor, local palette, LZW data
             descriptor = yield Read(9)
+            left, top, frame_width, frame_height = struct.unpack("<HHHH", descriptor[:8])
+            width, height = max(width, left + frame_width), max(height, top + frame_height)
+            facts.frame(width, height)
+            if images == 0:
+                facts.width, facts.height = width, height
             if descriptor[8] & 0x80:
                 yield Span(3 << ((descriptor[8] & 7) + 1), scan=True)
             yield Read(1)  # LZW minimum code size

@@ -118,7 +118,7 @@ class ImageInspector:
 
     def finish(self, *, max_pixels: int) -> ImageInfo:
         """After the last chunk: 415 for markup or an unaccepted type, 422 for a truncated image,
-        one without dimensions, or one with zero or more than max_pixels pixels."""
+        one without dimensions, or one with zero or more than max_pixels pixels (in any frame)."""
         content_type = accepted_type(bytes(self._head))
         if self._markup.found:
             raise UnsupportedMediaType("The file contains markup or script: polyglot files are refused")
@@ -132,7 +132,7 @@ class ImageInspector:
             raise Unprocessable("The image's dimensions could not be read from its header")
         if facts.width == 0 or facts.height == 0:
             raise Unprocessable("The image declares a zero width or height")
-        if facts.width * facts.height > max_pixels:
+        if max(facts.width * facts.height, facts.frame_pixels) > max_pixels:
             raise Unprocessable(f"The image declares more than {max_pixels} pixels")
         return ImageInfo(content_type, EXTENSIONS[content_type], facts.width, facts.height, facts.orientation)
 

@@ -71,8 +71,11 @@ def _jpeg_frame(facts: Facts, marker: int | None, frames: list[int] | None) -> G
             continue
         if marker in _SOF:
             frame = yield Read(length - 2)
-            if facts.width is None and len(frame) >= 5:
-                facts.height, facts.width = struct.unpack(">HH", frame[1:5])
+            if len(frame) >= 5:  # every frame's size is held to the limit: an MPO's views decode too
+                height, width = struct.unpack(">HH", frame[1:5])
+                facts.frame(width, height)
+                if facts.width is None:
+                    facts.width, facts.height = width, height
         elif marker == 0xE2 and frames is not None and not frames and length >= 8:
             start = facts.offset
             segment = yield Read(length - 2)

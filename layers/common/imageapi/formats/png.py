@@ -1,4 +1,8 @@
-"""PNG: chunks up to IEND; the size from IHDR; EXIF from eXIf, or ImageMagick's raw profile text."""
+"""PNG: chunks up to IEND; the size from IHDR; EXIF from eXIf, or ImageMagick's raw profile text.
+
+An APNG frame (fcTL) must lie within the IHDR canvas, as the APNG specification says: libpng
+and Pillow refuse one that does not, so it is malformed here too, and no frame can declare more
+pixels than the canvas the limit was held to."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ def walk(facts: Facts) -> Walker:
         if kind == b"IHDR" and facts.width is None and length >= 8:
             header = yield Read(length)
             facts.width, facts.height = struct.unpack(">II", header[:8])
+        elif kind == b"fcTL" and length >= 20:
+            control = yield Read(length)
+            _check_frame(facts, control)
         elif kind == b"eXIf" and not facts.exif_seen and length <= EXIF_MAX_BYTES:
             record_exif(facts, (yield Read(length)))
         elif kind in (b"tEXt", b"zTXt") and raw_profile is None and length <= EXIF_MAX_BYTES:
@@ -28,6 +35,15 @@ def walk(facts: Facts) -> Walker:
                 record_exif(facts, raw_profile)
             facts.ended = True
             return
+
+
+def _check_frame(facts: Facts, control: bytes) -> None:
+    """fcTL: sequence number, width, height, x and y offsets, then timing."""
+    width, height, left, top = struct.unpack(">IIII", control[4:20])
+    if facts.width is None or facts.height is None:
+        return  # no IHDR first: no dimensions, refused as such
+    if width == 0 or height == 0 or left + width > facts.width or top + height > facts.height:
+        facts.malformed = "an APNG frame lies outside the image's canvas"
 
 
 def _raw_exif_profile(kind: bytes, data: bytes) -> bytes | None:

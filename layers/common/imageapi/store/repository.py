@@ -147,15 +147,19 @@ def insert_upload_session(
     return row
 
 
+# How many of an owner's sessions are pending (at most the limit), and seconds until the first
+# of them expires.
+PENDING_SQL = (
+    "SELECT count(*), ceil(extract(epoch FROM min(expires_at) - clock_timestamp()))::int"
+    " FROM (SELECT expires_at FROM upload_sessions WHERE owner_key = %s AND state <> 'completed'"
+    "  AND expires_at > clock_timestamp() ORDER BY expires_at LIMIT %s) AS pending"
+)
+
+
 def _check_pending(conn: psycopg.Connection[Any], /, *, owner_key: str, max_pending: int) -> None:
     """Counts at most max_pending of the owner's pending sessions, through the partial index of
     migration 0009 (owner_key, expires_at): the work stops at the limit."""
-    row = conn.execute(
-        "SELECT count(*), ceil(extract(epoch FROM min(expires_at) - clock_timestamp()))::int"
-        " FROM (SELECT expires_at FROM upload_sessions WHERE owner_key = %s AND state <> 'completed'"
-        "  AND expires_at > clock_timestamp() ORDER BY expires_at LIMIT %s) AS pending",
-        (owner_key, max_pending),
-    ).fetchone()
+    row = conn.execute(PENDING_SQL, (owner_key, max_pending)).fetchone()
     assert row is not None
     if row[0] >= max_pending:
         raise PendingLimitReached(max(1, row[1] or 1))

@@ -8,6 +8,7 @@ from mangum import Mangum
 
 from imageapi.core.schemas import ImagePublic
 from imageapi.http.api import create_app, error_responses
+from imageapi.http.bodies import BOUNDED_BODY
 from imageapi.http.deps import DbDep, SettingsDep
 from imageapi.http.idempotency import OPENAPI_PARAMETER as IDEMPOTENCY_KEY
 from imageapi.routes.sessions import complete_session
@@ -20,8 +21,9 @@ app = create_app(title="Complete upload")
     "/api/v1/uploads/{upload_id}/complete",
     status_code=201,
     response_model=ImagePublic,
-    responses=error_responses(400, 404, 409, 415),
+    responses=error_responses(400, 404, 409, 413, 415),
     openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
+    dependencies=[BOUNDED_BODY],  # it reads no body, but a large one is refused, not drained
 )
 async def complete_upload(
     upload_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep

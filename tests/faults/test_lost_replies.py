@@ -52,7 +52,8 @@ def test_a_lost_commit_reply_while_completing_keeps_the_published_file(
 def test_a_lost_reply_to_creating_a_session_returns_the_session(
     api: Api, proxy: PostgresProxy, stores: Stores
 ) -> None:
-    proxy.drop_reply_to = b"INSERT INTO upload_sessions"
+    # The insert commits in a transaction of its own (the per-owner limit's lock is held to it).
+    proxy.drop_reply_to = b"COMMIT"
     response = api.create_session(description="d", filename="a.png", size_bytes=len(PHOTO))
     assert proxy.replies_dropped == 1
     assert response.status == 201, response.body

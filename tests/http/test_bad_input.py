@@ -294,6 +294,7 @@ SANITISED = [
     (".hidden.png", "hidden.png"),
     ("", "image.png"),
     ("x" * 10_000 + ".png", "x" * 196 + ".png"),
+    ("日" * 200 + ".png", "日" * 83 + ".png"),  # 255 bytes of UTF-8 at most: 84 would make 256
     ("日本の夕日.png", "日本の夕日.png"),
     (PERSIAN, PERSIAN),  # ZWNJ inside a word stays
     (FAMILY, FAMILY),  # ZWJ inside an emoji sequence stays

@@ -52,3 +52,12 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class StorageUnavailable(ServiceUnavailable):
     pass
+
+
+class TooManyRequests(ApiError):
+    """A per-client limit is reached; Retry-After says when it may free up."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})

@@ -58,7 +58,7 @@ class ImageCreate(BaseModel):
 class ImageUpload(BaseModel):
     """The multipart form of POST /api/v1/images/ (documented for OpenAPI)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     file: bytes = Field(
         description="JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image", json_schema_extra={"format": "binary"}
@@ -96,12 +96,15 @@ class ImagesPublic(BaseModel):
 
 
 class UploadSessionCreate(BaseModel):
-    """The JSON body of POST /api/v1/uploads."""
+    """The JSON body of POST /api/v1/uploads. Strict: JSON types as they are ("5", 5.0 and true
+    are not integers)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS)
-    filename: str = Field(min_length=1, max_length=10_000)
+    filename: str = Field(
+        min_length=1, description="Cut to 255 bytes of UTF-8, as every file name the API stores"
+    )
     size_bytes: int = Field(gt=0, description="The file's exact length: the upload URL signs it")
     sha256: str | None = Field(
         default=None, pattern="^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the file: the store checks it"
@@ -142,6 +145,7 @@ class UploadSessionRow(BaseModel):
     state: str = "open"  # open, completing (a complete holds the lease), completed
     lease_owner: uuid.UUID | None = None
     lease_expires_at: datetime | None = None
+    owner_key: str | None = None  # whom it counts against (migration 0009); None before it
 
 
 class ErrorBody(BaseModel):

@@ -61,6 +61,11 @@ class Settings(BaseModel):
     # Upload sessions: the client PUTs straight to S3. At most 5 GiB, what one CopyObject moves.
     max_session_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1, le=5 * 1024**3)
     upload_session_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Sessions not completed yet that one bearer token (or, without API_TOKENS, one client
+    # address) may hold at once; the next create gets 429. 0: no limit.
+    max_pending_upload_sessions: int = Field(default=100, ge=0)
+    # The largest JSON request body; a larger one gets 413 before the rest of it is read.
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024, le=6 * 1024 * 1024)
     s3_public_endpoint_url: str | None = None  # the S3 address clients use, for presigned URLs
     download_redirect_bytes: int | None = Field(default=None, ge=0)  # None or 0: always proxy
     download_url_seconds: int = Field(default=300, ge=1, le=3600)

@@ -35,10 +35,13 @@ _DESCRIPTIONS = {
     405: "Method not allowed",
     409: "Try again after Retry-After: the upload's file is not in the store yet (PUT it first), or"
     " another request for the same upload session or Idempotency-Key is still at work",
-    413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions)",
+    413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions),"
+    " or a JSON body larger than MAX_JSON_BODY_BYTES",
     415: "Not a JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image, markup in it, or not multipart/form-data",
     422: "Invalid input (for example a truncated image, one whose dimensions cannot be read, or an"
     " Idempotency-Key already used for a different request)",
+    429: "Too many upload sessions not completed yet (MAX_PENDING_UPLOAD_SESSIONS): retry after"
+    " Retry-After seconds, or complete one first",
     500: "Internal error",
     503: "PostgreSQL or S3 is unavailable; retry after Retry-After seconds",
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import logging
 import time
-import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from imageapi.core.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
     Unprocessable,
     UnsupportedMediaType,
 )
@@ -37,15 +37,17 @@ from imageapi.core.schemas import (
 from imageapi.core.settings import Settings
 from imageapi.formats.imaging import ACCEPTED_TYPES, UNSUPPORTED_TYPE, accepted_type
 from imageapi.formats.inspection import ImageInspector
+from imageapi.http.clients import owner_key
 from imageapi.http.deadlines import Deadline
 from imageapi.http.descriptions import clean_description
-from imageapi.http.filenames import sanitize_filename
+from imageapi.http.filenames import bounded_filename, sanitize_filename
 from imageapi.http.idempotency import fingerprint, idempotent
 from imageapi.http.links import base_url, image_url, to_public
 from imageapi.store import repository
 from imageapi.store.db import Database
 from imageapi.store.layout import image_key
 from imageapi.store.publish import LeaseLost, SessionLease, publish
+from imageapi.store.repository import PendingLimitReached
 from imageapi.store.storage import ObjectMissing, Storage, StreamingUpload
 
 INCOMING_PREFIX = "incoming/"
@@ -119,23 +121,33 @@ def _create_session(
     if body.content_type is not None and body.content_type.lower() not in ACCEPTED_TYPES:
         raise UnsupportedMediaType(UNSUPPORTED_TYPE)
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_session_seconds)
-    session = db.run(
-        repository.insert_upload_session,
-        session=UploadSessionRow(
-            id=upload_id,
-            image_id=uuid.uuid4(),
-            incoming_key=f"{INCOMING_PREFIX}{upload_id}",
-            description=description,
-            # Control characters go now (PostgreSQL text cannot hold NUL); the rest at complete,
-            # once the real type gives the extension.
-            filename="".join(ch for ch in body.filename if unicodedata.category(ch) != "Cc"),
-            size_bytes=body.size_bytes,
-            sha256=body.sha256.lower() if body.sha256 else None,
-            created_at=datetime.now(UTC),
-            expires_at=expires_at,
-            completed_at=None,
-        ),
-    )
+    limit = settings.max_pending_upload_sessions
+    try:
+        session = db.run(
+            repository.insert_upload_session,
+            session=UploadSessionRow(
+                id=upload_id,
+                image_id=uuid.uuid4(),
+                incoming_key=f"{INCOMING_PREFIX}{upload_id}",
+                description=description,
+                # Cleaned and cut now; given its final extension at complete, once the real
+                # type is known.
+                filename=bounded_filename(body.filename),
+                size_bytes=body.size_bytes,
+                sha256=body.sha256.lower() if body.sha256 else None,
+                created_at=datetime.now(UTC),
+                expires_at=expires_at,
+                completed_at=None,
+                owner_key=owner_key(request),
+            ),
+            max_pending=limit,
+        )
+    except PendingLimitReached as exc:
+        raise TooManyRequests(
+            f"{limit} upload sessions are pending already: complete one, or retry after Retry-After"
+            " seconds, when the oldest expires",
+            retry_after_seconds=exc.seconds,
+        ) from None
     url, headers = storage.presigned_put(
         key=session.incoming_key,
         size=session.size_bytes,

@@ -106,17 +106,42 @@ def delete_images(conn: psycopg.Connection[Any], /, *, image_ids: list[uuid.UUID
 
 _SESSION_COLUMNS = (
     "id, image_id, incoming_key, description, filename, size_bytes, sha256, created_at, expires_at,"
-    " completed_at, state, lease_owner, lease_expires_at"
+    " completed_at, state, lease_owner, lease_expires_at, owner_key"
 )
 
 
-def insert_upload_session(conn: psycopg.Connection[Any], /, *, session: UploadSessionRow) -> UploadSessionRow:
-    """Idempotent by id, so a retry after a lost reply returns the session the first one made."""
-    with conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+class PendingLimitReached(Exception):
+    """The owner holds max_pending sessions not completed yet; the first expires in seconds."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"pending upload sessions at the limit; one expires in {seconds} s")
+        self.seconds = seconds
+
+
+# The advisory locks of upload session owners: the first half of the two-key form, so that they
+# meet no other lock of the application (migrate's takes the one-key form).
+_OWNER_LOCKS = 0x5E55_0009
+
+
+def insert_upload_session(
+    conn: psycopg.Connection[Any], /, *, session: UploadSessionRow, max_pending: int = 0
+) -> UploadSessionRow:
+    """Idempotent by id, so a retry after a lost reply returns the session the first one made.
+    With max_pending, a new session of an owner holding that many sessions not completed and
+    not expired raises PendingLimitReached instead. Creates of one owner are serialised by a
+    lock on that owner held until commit, so that two at the limit cannot both count the same
+    sessions and both pass; those of different owners do not wait for each other."""
+    with conn.transaction(), conn.cursor(row_factory=class_row(UploadSessionRow)) as cur:
+        if max_pending and session.owner_key is not None:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_OWNER_LOCKS, session.owner_key))
+            cur.execute(f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE id = %s", (session.id,))
+            if (existing := cur.fetchone()) is not None:
+                return existing
+            _check_pending(conn, owner_key=session.owner_key, max_pending=max_pending)
         cur.execute(
             "INSERT INTO upload_sessions (id, image_id, incoming_key, description, filename, size_bytes,"
-            " sha256, expires_at) VALUES (%(id)s, %(image_id)s, %(incoming_key)s, %(description)s,"
-            " %(filename)s, %(size_bytes)s, %(sha256)s, %(expires_at)s)"
+            " sha256, expires_at, owner_key) VALUES (%(id)s, %(image_id)s, %(incoming_key)s,"
+            " %(description)s, %(filename)s, %(size_bytes)s, %(sha256)s, %(expires_at)s, %(owner_key)s)"
             f" ON CONFLICT (id) DO NOTHING RETURNING {_SESSION_COLUMNS}",
             session.model_dump(),
         )
@@ -126,6 +151,24 @@ def insert_upload_session(conn: psycopg.Connection[Any], /, *, session: UploadSe
             row = cur.fetchone()
     assert row is not None
     return row
+
+
+# How many of an owner's sessions are pending (at most the limit), and seconds until the first
+# of them expires.
+PENDING_SQL = (
+    "SELECT count(*), ceil(extract(epoch FROM min(expires_at) - clock_timestamp()))::int"
+    " FROM (SELECT expires_at FROM upload_sessions WHERE owner_key = %s AND state <> 'completed'"
+    "  AND expires_at > clock_timestamp() ORDER BY expires_at LIMIT %s) AS pending"
+)
+
+
+def _check_pending(conn: psycopg.Connection[Any], /, *, owner_key: str, max_pending: int) -> None:
+    """Counts at most max_pending of the owner's pending sessions, through the partial index of
+    migration 0009 (owner_key, expires_at): the work stops at the limit."""
+    row = conn.execute(PENDING_SQL, (owner_key, max_pending)).fetchone()
+    assert row is not None
+    if row[0] >= max_pending:
+        raise PendingLimitReached(max(1, row[1] or 1))
 
 
 def get_upload_session(conn: psycopg.Connection[Any], /, *, upload_id: uuid.UUID) -> UploadSessionRow | None:

@@ -1,0 +1,45 @@
+"""Who a request comes from, for limits that count per client."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from fastapi import Request
+
+from imageapi.core.settings import get_settings
+
+
+def owner_key(request: Request) -> str:
+    """With API_TOKENS, the bearer token presented (require_token has checked it), as a digest:
+    the table never holds a token. Without, the client's address."""
+    if get_settings().token_list():
+        _, _, given = request.headers.get("authorization", "").partition(" ")
+        return f"token:{hashlib.sha256(given.strip().encode()).hexdigest()[:32]}"
+    return f"address:{client_address(request)}"
+
+
+def client_address(request: Request) -> str:
+    """On Lambda, API Gateway's sourceIp: the peer of its own connection, which no header sets.
+    Elsewhere the socket's peer. Never X-Forwarded-For, which any client may write. An IPv6
+    address counts as its /64, which one host usually holds whole."""
+    raw = _source_ip(request)
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _source_ip(request: Request) -> str:
+    event = request.scope.get("aws.event")
+    if event:
+        context = event.get("requestContext") or {}
+        found = (context.get("http") or {}).get("sourceIp") or (context.get("identity") or {}).get("sourceIp")
+        return str(found or "")
+    client = request.scope.get("client")
+    return str(client[0]) if client else ""

@@ -23,6 +23,7 @@ from imageapi.core.settings import get_settings
 
 from . import snapstart
 from .basepath import BasePath
+from .head import HeadLikeGet
 
 log = logging.getLogger("imageapi.access")
 
@@ -33,6 +34,7 @@ _DESCRIPTIONS = {
     405: "Method not allowed",
     409: "Try again after Retry-After: the upload's file is not in the store yet (PUT it first), or"
     " another request for the same upload session or Idempotency-Key is still at work",
+    412: "Precondition failed: If-Match or If-Unmodified-Since names an older version",
     413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions)",
     415: "Not a JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image, markup in it, or not multipart/form-data",
     422: "Invalid input (for example a truncated image, one whose dimensions cannot be read, or an"
@@ -64,6 +66,7 @@ def create_app(*, title: str, public: bool = False) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _detail_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(HeadLikeGet, routes=app.router.routes)  # innermost: the log says HEAD
     app.add_middleware(RequestLog)
     app.add_middleware(TrailingSlashInsensitive, routes=app.router.routes)
     app.add_middleware(BasePath)  # outermost: the others see the route's path under root_path

@@ -19,7 +19,7 @@ app = create_app(title="Update image")
     response_model=ImagePublic,
     summary="Edit an image's description",
     description=UPDATE_DESCRIPTION,
-    responses={**UPDATE_RESPONSES, **error_responses(404, 412, 503)},
+    responses={**UPDATE_RESPONSES, **error_responses(400, 404, 412, 503)},
 )
 def update(image_id: uuid.UUID, body: ImageUpdate, request: Request, db: DbDep) -> JSONResponse:
     return update_image(request, image_id=image_id, body=body, db=db)

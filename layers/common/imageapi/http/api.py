@@ -28,7 +28,7 @@ from .head import HeadLikeGet
 log = logging.getLogger("imageapi.access")
 
 _DESCRIPTIONS = {
-    400: "Bad request (for example an invalid cursor)",
+    400: "Bad request (for example an invalid cursor, or a body that cannot be parsed)",
     401: "Missing or invalid bearer token (only when API_TOKENS is set)",
     404: "Not found",
     405: "Method not allowed",

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from imageapi.core.errors import ApiError
-from imageapi.core.schemas import ImageRow
+from imageapi.core.schemas import ErrorBody, ImageRow
 from imageapi.core.settings import get_settings
 from imageapi.formats.imaging import ACCEPTED_TYPES
 from imageapi.http.conditional import check_preconditions, format_http_date, none_match, requested_range
@@ -36,7 +36,7 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
         "Cache-Control": "private, max-age=31536000, immutable",  # an id's bytes never change
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Accept-Ranges": "bytes",
-        "Last-Modified": format_http_date(row.created_at),  # the bytes never change
+        "Last-Modified": format_http_date(row.created_at),  # when its bytes were stored
     }
     check_preconditions(
         if_match=request.headers.get("if-match"),
@@ -108,6 +108,9 @@ FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     206: {"description": "One byte range of the file (Range; If-Range naming the current ETag)"},
     304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},
     307: {"description": "Above DOWNLOAD_REDIRECT_BYTES: a presigned S3 GET valid a few minutes"},
-    412: {"description": "Precondition failed: If-Match without the ETag, or If-Unmodified-Since before"},
+    412: {
+        "model": ErrorBody,
+        "description": "Precondition failed: If-Match without the ETag, or If-Unmodified-Since before",
+    },
     416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }

@@ -103,6 +103,10 @@ def with_json(event: dict[str, Any], body: dict[str, Any], *, v1: bool) -> dict[
 SESSION_REQUEST = {"description": "Sunset in Berlin", "filename": "sunset.png", "size_bytes": 0}
 
 
+# A new description for the sample image (PATCH /api/v1/images/{id}).
+UPDATE_REQUEST = {"description": "Sunset over the Spree"}
+
+
 def session_request() -> dict[str, Any]:
     import hashlib
 
@@ -130,6 +134,8 @@ def main() -> int:
                 event = with_upload(event, v1=version == "v1")
             elif route.function == "CreateUploadFunction":
                 event = with_json(event, session_request(), v1=version == "v1")
+            elif route.function == "UpdateImageFunction":
+                event = with_json(event, UPDATE_REQUEST, v1=version == "v1")
             target = EVENTS / f"{name}.{version}.json"
             target.write_text(json.dumps(event, indent=2) + "\n")
             print(f"wrote {target.relative_to(ROOT)}")

@@ -165,3 +165,53 @@ def test_gallery_event_returns_the_page_as_text(version: str) -> None:
         == "text/html; charset=utf-8"
     )
     assert "<title>Image gallery</title>" in result["body"]
+
+
+def with_header(event: dict[str, Any], name: str, value: str) -> dict[str, Any]:
+    """The event as API Gateway sends it with one more request header."""
+    event["headers"][name] = value
+    if event.get("version") != "2.0":
+        event["multiValueHeaders"][name] = [value]
+    return event
+
+
+def as_head(event: dict[str, Any]) -> dict[str, Any]:
+    """A GET event as its HEAD route (a route of its own on HTTP APIs) would send it."""
+    if event.get("version") == "2.0":
+        event["requestContext"]["http"]["method"] = "HEAD"
+        event["routeKey"] = event["requestContext"]["routeKey"] = event["routeKey"].replace("GET", "HEAD", 1)
+    else:
+        event["httpMethod"] = event["requestContext"]["httpMethod"] = "HEAD"
+    return event
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_update_event_edits_the_description_once_per_etag(version: str, stores: Stores) -> None:
+    image = upload(version)
+    got = invoke("get_image", load_event(f"get_image.{version}", image_id=image["id"]))
+    etag = header(got, "etag")
+    assert etag is not None
+    event = with_header(load_event(f"update_image.{version}", image_id=image["id"]), "If-Match", etag)
+    result = invoke("update_image", event)
+    assert result["statusCode"] == 200, result
+    assert json.loads(body_bytes(result)) == {**image, "description": "Sunset over the Spree"}
+    assert header(result, "etag") not in (None, etag)
+    again = invoke("update_image", event)  # the same ETag, now stale
+    assert again["statusCode"] == 412
+    assert header(again, "etag") == header(result, "etag")
+    assert [r["description"] for r in stores.rows()] == ["Sunset over the Spree"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("function", ["gallery", "list_images", "get_image", "download_image", "thumbnail"])
+def test_head_events_answer_the_get_headers_without_a_body(
+    version: str, function: str, stores: Stores
+) -> None:
+    image = upload(version)
+    query = {"size": "128"} if function == "thumbnail" else None
+    get = invoke(function, load_event(f"{function}.{version}", image_id=image["id"], query=query))
+    head = invoke(function, as_head(load_event(f"{function}.{version}", image_id=image["id"], query=query)))
+    assert (get["statusCode"], head["statusCode"]) == (200, 200)
+    assert body_bytes(get) and body_bytes(head) == b""
+    assert header(head, "content-length") == str(len(body_bytes(get)))
+    assert header(head, "content-type") == header(get, "content-type")

@@ -21,9 +21,12 @@ def test_api_conforms_to_its_openapi_document(dev_server: str, stores: Stores) -
             "--checks",
             "all",
             # A schema cannot say "these bytes must be an image of an accepted type": schema-valid
-            # uploads are rightly refused with the documented 415/422.
+            # uploads are rightly refused with the documented 415/422. And the fuzzer reuses
+            # Idempotency-Key values: a reused key replays its first 201 (Idempotent-Replayed),
+            # whose image a DELETE may since have removed, which ensure_resource_availability
+            # takes for a created resource that is missing.
             "--exclude-checks",
-            "positive_data_acceptance",
+            "positive_data_acceptance,ensure_resource_availability",
             "--max-examples",
             "40",
             "--seed",

@@ -139,6 +139,7 @@ def test_invoke_urls_are_read_from_configuration() -> None:
         "GalleryFunction",
         "GetImageFunction",
         "ThumbnailFunction",
+        "UpdateImageFunction",
     ]
     with pytest.raises(ValueError, match="FunctionLogicalId=http"):
         parse_function_urls("ListImagesFunction")

@@ -150,7 +150,7 @@ def test_uploads_are_identical_but_for_their_ids(pair: Pair) -> None:
         ("POST", "/"),
         ("GET", "/api/v2/images/"),
         ("DELETE", IMAGES),
-        ("PATCH", f"{IMAGES}x"),
+        ("PUT", f"{IMAGES}x"),
         ("POST", f"{IMAGES}x/file"),
     ],
 )

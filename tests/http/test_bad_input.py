@@ -345,11 +345,11 @@ def test_sql_in_description_is_stored_as_text(api: Api, stores: Stores) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("DELETE", IMAGES, "GET, POST"),
-        ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET"),
+        ("DELETE", IMAGES, "GET, HEAD, POST"),
+        ("PUT", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET, HEAD, PATCH"),
         ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a/file", "GET, HEAD"),
-        ("PATCH", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET"),
-        ("POST", "/", "GET"),
+        ("POST", f"{IMAGES}6f1c7a52-8d1e-4c3b-9a57-3e2f1d0c9b8a", "DELETE, GET, HEAD, PATCH"),
+        ("POST", "/", "GET, HEAD"),
     ],
 )
 @pytest.mark.parametrize("server", ["dev_server", "gateway_server"])

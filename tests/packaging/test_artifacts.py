@@ -24,6 +24,7 @@ from tests.support.events import body_bytes, header, load_event
 API_FUNCTIONS = (
     "ListImagesFunction",
     "GetImageFunction",
+    "UpdateImageFunction",
     "UploadImageFunction",
     "DownloadImageFunction",
     "CreateUploadFunction",
@@ -90,6 +91,7 @@ def round_trip(
         "DownloadImageFunction": load_event("download_image.v2", image_id=image_id),
         "ThumbnailFunction": load_event("thumbnail.v2", image_id=image_id, query={"size": "128"}),
         "GalleryFunction": load_event("gallery.v2"),
+        "UpdateImageFunction": load_event("update_image.v2", image_id=image_id),  # after the GET
     }
     for function, event in events.items():
         reports[function] = invoke_isolated(build, function, [event], env=services, workdir=workdir)
@@ -165,6 +167,10 @@ def test_built_functions_answer_v2_events_against_real_services(round_trip: dict
     [listed] = round_trip["ListImagesFunction"]["results"]
     assert listed["statusCode"] == 200
     assert [i["id"] for i in json.loads(body_bytes(listed))["items"]] == [image["id"]]
+
+    [updated] = round_trip["UpdateImageFunction"]["results"]
+    assert updated["statusCode"] == 200, updated
+    assert json.loads(body_bytes(updated)) == {**image, "description": "Sunset over the Spree"}
 
     [thumbnail] = round_trip["ThumbnailFunction"]["results"]
     assert thumbnail["statusCode"] == 200 and body_bytes(thumbnail)[8:12] == b"WEBP"

@@ -43,6 +43,7 @@ SCALED = {
 FUNCTIONS = {
     "ListImagesFunction",
     "GetImageFunction",
+    "UpdateImageFunction",
     "UploadImageFunction",
     "DownloadImageFunction",
     "CreateUploadFunction",
@@ -185,16 +186,35 @@ def test_routes_are_the_api_functions_and_the_gallery() -> None:
     routes = {(r.method, r.path, r.function) for r in load_routes()}
     assert routes == {
         ("GET", "/api/v1/images", "ListImagesFunction"),
+        ("HEAD", "/api/v1/images", "ListImagesFunction"),
         ("POST", "/api/v1/images", "UploadImageFunction"),
         ("GET", "/api/v1/images/{image_id}", "GetImageFunction"),
+        ("HEAD", "/api/v1/images/{image_id}", "GetImageFunction"),
+        ("PATCH", "/api/v1/images/{image_id}", "UpdateImageFunction"),
         ("GET", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
         ("HEAD", "/api/v1/images/{image_id}/file", "DownloadImageFunction"),
         ("POST", "/api/v1/uploads", "CreateUploadFunction"),
         ("POST", "/api/v1/uploads/{upload_id}/complete", "CompleteUploadFunction"),
         ("GET", "/api/v1/images/{image_id}/thumbnail", "ThumbnailFunction"),
+        ("HEAD", "/api/v1/images/{image_id}/thumbnail", "ThumbnailFunction"),
         ("DELETE", "/api/v1/images/{image_id}", "DeleteImageFunction"),
         ("GET", "/", "GalleryFunction"),
+        ("HEAD", "/", "GalleryFunction"),
     }
+
+
+def test_every_get_route_has_its_head_route_to_the_same_function(
+    deployed: dict[str, dict[str, Any]],
+) -> None:
+    """An HTTP API's GET route does not match HEAD: each needs its own, with the same authorizer."""
+    routes = {(r.method, r.path): r.function for r in load_routes()}
+    gets = {path: function for (method, path), function in routes.items() if method == "GET"}
+    heads = {path: function for (method, path), function in routes.items() if method == "HEAD"}
+    assert heads == gets
+    for resources in deployed.values():
+        for path, operations in resources["HttpApi"]["Properties"]["Body"]["paths"].items():
+            if "get" in operations:
+                assert operations["head"].get("security") == operations["get"].get("security"), path
 
 
 def test_each_function_has_its_own_folder_and_handler() -> None:
@@ -221,7 +241,13 @@ def test_layer_is_built_for_the_functions_runtime_and_architecture() -> None:
 
 def test_metadata_functions_have_no_s3_access(deployed: dict[str, dict[str, Any]]) -> None:
     for resources in deployed.values():
-        for function in ("ListImagesFunction", "GetImageFunction", "MigrateFunction", "GalleryFunction"):
+        for function in (
+            "ListImagesFunction",
+            "GetImageFunction",
+            "UpdateImageFunction",
+            "MigrateFunction",
+            "GalleryFunction",
+        ):
             assert actions(resources, function, "s3:") == set()
 
 
@@ -291,17 +317,17 @@ def test_jwt_authorizer_guards_every_route_only_when_configured(deployed: dict[s
         paths = resources["HttpApi"]["Properties"]["Body"]["paths"]
         return [op for path in paths.values() for op in path.values()]
 
-    assert len(operations(deployed["minimal"])) == 10  # nine routes, and HEAD of the download
+    assert len(operations(deployed["minimal"])) == 15  # ten routes, and HEAD of the five GETs
     assert all("security" not in op for op in operations(deployed["minimal"]))
     assert "components" not in deployed["minimal"]["HttpApi"]["Properties"]["Body"]
 
     paths = deployed["full"]["HttpApi"]["Properties"]["Body"]["paths"]
     api = [op for path, ops in paths.items() if path != "/" for op in ops.values()]
-    assert len(api) == 9
+    assert len(api) == 13
     assert all(op["security"] == [{"JwtAuthorizer": []}] for op in api)
     # The page holds no data and loads before the browser has a token: SAM's per-event
     # `Authorizer: NONE` is how a route opts out of the API's DefaultAuthorizer.
-    assert paths["/"]["get"]["security"] == [{"NONE": []}]
+    assert paths["/"]["get"]["security"] == paths["/"]["head"]["security"] == [{"NONE": []}]
     schemes = deployed["full"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"]
     scheme = schemes["JwtAuthorizer"]
     assert scheme["x-amazon-apigateway-authorizer"] == {

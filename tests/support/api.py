@@ -38,6 +38,12 @@ class Api:
     def get(self, image_id: str) -> HttpResponse:
         return self.target.request("GET", f"{IMAGES}{image_id}")
 
+    def patch(self, image_id: str, body: object, headers: dict[str, str] | None = None) -> HttpResponse:
+        """PATCH with body as JSON (bytes are sent as they are)."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"content-type": "application/json", **self.headers, **(headers or {})}
+        return self.target.request("PATCH", f"{IMAGES}{image_id}", headers=sent, body=raw)
+
     def download(self, image_id: str, headers: dict[str, str] | None = None) -> HttpResponse:
         return self.target.request("GET", f"{IMAGES}{image_id}/file", headers=headers)
 

@@ -25,6 +25,12 @@ class ImageRow(BaseModel):
     height: int | None
     orientation: int | None
     created_at: datetime
+    version: int = 1  # one more on each edit: the metadata's ETag (migration 0008)
+    updated_at: datetime | None = None  # the last edit; None: never edited
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.updated_at or self.created_at
 
 
 class ListedImageRow(ImageRow):
@@ -93,6 +99,14 @@ class ImagesPublic(BaseModel):
     limit: int
     next_cursor: str | None
     next: str | None
+
+
+class ImageUpdate(BaseModel):
+    """The JSON body of PATCH /api/v1/images/{id}: strict, so a number or null is refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS)
 
 
 class UploadSessionCreate(BaseModel):

@@ -25,16 +25,18 @@ from imageapi.core.settings import get_settings
 
 from . import snapstart
 from .basepath import BasePath
+from .head import HeadLikeGet
 
 log = logging.getLogger("imageapi.access")
 
 _DESCRIPTIONS = {
-    400: "Bad request (for example an invalid cursor)",
+    400: "Bad request (for example an invalid cursor, or a body that cannot be parsed)",
     401: "Missing or invalid bearer token (only when API_TOKENS is set)",
     404: "Not found",
     405: "Method not allowed",
     409: "Try again after Retry-After: the upload's file is not in the store yet (PUT it first), or"
     " another request for the same upload session or Idempotency-Key is still at work",
+    412: "Precondition failed: If-Match or If-Unmodified-Since names an older version",
     413: "The file is larger than MAX_UPLOAD_BYTES (MAX_SESSION_UPLOAD_BYTES for upload sessions),"
     " or a JSON body larger than MAX_JSON_BODY_BYTES",
     415: "Not a JPEG, PNG, GIF, WebP, AVIF or HEIC/HEIF image, markup in it, or not multipart/form-data",
@@ -50,7 +52,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can return (always 401, 422, 500, 503)."""
-    every = {401, 422, 500, *codes}
+    every = {401, 422, 500, 503, *codes}
     return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in sorted(every)}
 
 
@@ -69,6 +71,7 @@ def create_app(*, title: str, public: bool = False) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _detail_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(HeadLikeGet, routes=app.router.routes)  # innermost: the log says HEAD
     app.add_middleware(RequestLog)
     app.add_middleware(TrailingSlashInsensitive, routes=app.router.routes)
     app.add_middleware(BasePath)  # outermost: the others see the route's path under root_path

@@ -1,5 +1,6 @@
 """GET and HEAD /api/v1/images/{id}/file: the bytes, proxied from the bucket in chunks, with
-conditional (If-None-Match) and single-range (Range, If-Range) requests answered as RFC 9110 says."""
+conditional (If-Match, If-Unmodified-Since, If-None-Match) and single-range (Range, If-Range)
+requests answered as RFC 9110 says."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from imageapi.core.errors import ApiError
-from imageapi.core.schemas import ImageRow
+from imageapi.core.schemas import ErrorBody, ImageRow
 from imageapi.core.settings import get_settings
 from imageapi.formats.imaging import ACCEPTED_TYPES
-from imageapi.http.conditional import none_match, requested_range
+from imageapi.http.conditional import check_preconditions, format_http_date, none_match, requested_range
 from imageapi.http.filenames import content_disposition
 from imageapi.store.db import Database
 from imageapi.store.storage import ObjectMissing, Storage
@@ -35,7 +36,14 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
         "Cache-Control": "private, max-age=31536000, immutable",  # an id's bytes never change
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Accept-Ranges": "bytes",
+        "Last-Modified": format_http_date(row.created_at),  # when its bytes were stored
     }
+    check_preconditions(
+        if_match=request.headers.get("if-match"),
+        if_unmodified_since=request.headers.get("if-unmodified-since"),
+        etag=etag,
+        last_modified=row.created_at,
+    )
     if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     wanted = requested_range(
@@ -48,15 +56,15 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
     status = 200 if wanted is None else 206
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range
+    sending = row.size_bytes if wanted is None else wanted.length
+    redirect = _redirect(row, sending=sending, storage=storage, headers=headers)
+    if redirect is not None:  # S3 answers a Range the client sends on to it the same way
+        return redirect  # HEAD too: its answer is the GET's
     if request.method == "HEAD":  # the GET's headers, S3 asked only whether the file is there
         if not storage.exists(key=row.object_key):
             raise _missing()
         headers["Content-Length"] = str(row.size_bytes)
         return Response(status_code=status, headers=headers, media_type=row.content_type)
-    sending = row.size_bytes if wanted is None else wanted.length
-    redirect = _redirect(row, sending=sending, storage=storage, headers=headers)
-    if redirect is not None:  # S3 answers a Range the client sends on to it the same way
-        return redirect
     try:
         span = None if wanted is None else (wanted.first, wanted.last)
         stored = storage.open(key=row.object_key, byte_range=span)
@@ -100,5 +108,9 @@ FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     206: {"description": "One byte range of the file (Range; If-Range naming the current ETag)"},
     304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},
     307: {"description": "Above DOWNLOAD_REDIRECT_BYTES: a presigned S3 GET valid a few minutes"},
+    412: {
+        "model": ErrorBody,
+        "description": "Precondition failed: If-Match without the ETag, or If-Unmodified-Since before",
+    },
     416: {"description": "Range not satisfiable (Content-Range: bytes */size)"},
 }

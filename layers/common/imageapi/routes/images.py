@@ -1,16 +1,22 @@
-"""GET /api/v1/images/{id}: one image's metadata."""
+"""GET /api/v1/images/{id}: one image's metadata, with an ETag that changes with every edit
+(If-None-Match: 304); and the lookup the file routes share."""
 
 from __future__ import annotations
 
 import uuid
 
 from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 
 from imageapi.core.errors import NotFound
 from imageapi.core.schemas import ImagePublic, ImageRow
+from imageapi.http.conditional import format_http_date, none_match
 from imageapi.http.links import base_url, to_public
 from imageapi.store import repository
 from imageapi.store.db import Database
+
+# Clients may keep the metadata but must ask again before using it: an edit changes it.
+METADATA_CACHE_CONTROL = "private, no-cache"
 
 
 def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:
@@ -23,3 +29,30 @@ def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:
 
 def find_image(request: Request, *, image_id: uuid.UUID, db: Database) -> ImagePublic:
     return to_public(get_row(image_id=image_id, db=db), base=base_url(request))
+
+
+def metadata_etag(row: ImageRow) -> str:
+    """Strong, so If-Match can name it: the version, which every edit moves on."""
+    return f'"v{row.version}"'
+
+
+def metadata_headers(row: ImageRow) -> dict[str, str]:
+    return {
+        "ETag": metadata_etag(row),
+        "Last-Modified": format_http_date(row.last_modified),
+        "Cache-Control": METADATA_CACHE_CONTROL,
+    }
+
+
+def metadata_response(request: Request, *, image_id: uuid.UUID, db: Database) -> Response:
+    row = get_row(image_id=image_id, db=db)
+    headers = metadata_headers(row)
+    if none_match(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(to_public(row, base=base_url(request)).model_dump(mode="json"), headers=headers)
+
+
+METADATA_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The image's metadata, with its ETag and Last-Modified"},
+    304: {"description": "Not modified (If-None-Match matched the ETag, weakly, or was *)"},
+}

@@ -13,7 +13,7 @@ from imageapi.core.schemas import ImageCreate, ImageRow, ListedImageRow, UploadS
 
 _COLUMNS = (
     "id, object_key, description, filename, content_type, size_bytes, sha256, width, height, orientation,"
-    " created_at"
+    " created_at, version, updated_at"
 )
 
 
@@ -41,6 +41,32 @@ def insert_image(conn: psycopg.Connection[Any], /, *, image: ImageCreate) -> Ima
 def get_image(conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID) -> ImageRow | None:
     with conn.cursor(row_factory=class_row(ImageRow)) as cur:
         cur.execute(f"SELECT {_COLUMNS} FROM images WHERE id = %s", (image_id,))
+        return cur.fetchone()
+
+
+def update_description(
+    conn: psycopg.Connection[Any],
+    /,
+    *,
+    image_id: uuid.UUID,
+    description: str,
+    versions: list[int] | None,
+    unmodified_since: datetime | None,
+) -> ImageRow | None:
+    """Sets the description and moves the version on, in one statement and only while the row
+    is still what the client saw: its version one of versions (None: any), and, with
+    unmodified_since, last changed no later than that second. None when no row qualified:
+    another edit came first, or there is no such image (get_image tells which)."""
+    with conn.cursor(row_factory=class_row(ImageRow)) as cur:
+        cur.execute(
+            "UPDATE images SET description = %(description)s, version = version + 1,"
+            " updated_at = greatest(clock_timestamp(), created_at)"
+            " WHERE id = %(id)s AND (%(versions)s::bigint[] IS NULL OR version = ANY(%(versions)s))"
+            " AND (%(since)s::timestamptz IS NULL"
+            "  OR date_trunc('second', coalesce(updated_at, created_at)) <= %(since)s)"
+            f" RETURNING {_COLUMNS}",
+            {"id": image_id, "description": description, "versions": versions, "since": unmodified_since},
+        )
         return cur.fetchone()
 
 

@@ -157,3 +157,25 @@ def test_no_embedded_metrics_without_a_namespace(api: Api, json_log: io.StringIO
     assert api.target.request("GET", f"{IMAGES}not-an-id").status == 422
     [access] = [json.loads(line) for line in json_log.getvalue().splitlines() if '"request"' in line]
     assert "_aws" not in access and access["reason"]
+
+
+@pytest.mark.parametrize("guard", ["none", "tokens", "gateway"])
+def test_files_are_public_to_shared_caches_only_when_nothing_guards_them(
+    api: Api, monkeypatch: pytest.MonkeyPatch, guard: str
+) -> None:
+    """A CDN in front (CreateCdn) keeps a file only when `public`: never one a token guards."""
+    token = TOKENS.split(",")[0]
+    env = {"none": {}, "tokens": {"API_TOKENS": TOKENS}, "gateway": {"AUTH_AT_GATEWAY": "true"}}[guard]
+    headers = {"authorization": f"Bearer {token}"} if guard == "tokens" else {}
+    with layer_env(monkeypatch, **env):
+        data = make_image("PNG", (40, 40), noise=True)
+        body, content_type = upload_body(data, description="cached")
+        created = api.target.request(
+            "POST", IMAGES, headers={**headers, "content-type": content_type}, body=body
+        )
+        assert created.status == 201
+        got = api.target.request("GET", f"{IMAGES}{json_of(created)['id']}/file", headers=headers)
+    assert got.status == 200
+    cache = got.header("cache-control") or ""
+    assert cache.startswith("public") == (guard == "none"), cache
+    assert "immutable" in cache and ("s-maxage=86400" in cache) == (guard == "none")

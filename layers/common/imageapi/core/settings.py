@@ -72,6 +72,8 @@ class Settings(BaseModel):
     thumbnail_max_pixels: int = Field(default=50_000_000, ge=1)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
+    # The gateway checks who calls (template.yaml's JWT authorizer): answers stay private.
+    auth_at_gateway: bool = False
     log_level: str = "INFO"
     # Set: each access-log line also carries the request's metrics in CloudWatch's embedded
     # metric format, under this namespace (template.yaml sets it; locally it stays off).

@@ -14,6 +14,7 @@ from imageapi.core.errors import ApiError
 from imageapi.core.schemas import ErrorBody, ImageRow
 from imageapi.core.settings import get_settings
 from imageapi.formats.imaging import ACCEPTED_TYPES
+from imageapi.http.caching import immutable
 from imageapi.http.conditional import check_preconditions, format_http_date, none_match, requested_range
 from imageapi.http.filenames import content_disposition
 from imageapi.store.db import Database
@@ -33,7 +34,7 @@ def file_response(request: Request, *, image_id: uuid.UUID, db: Database, storag
         "ETag": etag,
         "Content-Disposition": content_disposition(row.filename),
         "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, max-age=31536000, immutable",  # an id's bytes never change
+        "Cache-Control": immutable(get_settings()),  # an id's bytes never change
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Accept-Ranges": "bytes",
         "Last-Modified": format_http_date(row.created_at),  # when its bytes were stored

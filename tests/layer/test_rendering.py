@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rendered(data: bytes, size: int = 256, max_pixels: int = LIMIT) -> Image.Image:
-    image = Image.open(io.BytesIO(render_thumbnail(data, size=size, max_pixels=max_pixels)))
+    image = Image.open(
+        io.BytesIO(render_thumbnail(data, size=size, max_pixels=max_pixels, max_decode_bytes=2**40))
+    )
     image.load()
     assert image.format == "WEBP"
     return image
@@ -96,14 +98,14 @@ def test_an_animation_gives_its_first_frame(data: bytes) -> None:
 
 
 def test_too_many_pixels_is_refused_before_decoding() -> None:
-    with pytest.raises(Undecodable, match="more than 4000000 pixels"):
-        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=4_000_000)  # 2560 x 1600
+    with pytest.raises(Undecodable, match="more than 4000000 pixels"):  # 2560 x 1600
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=4_000_000, max_decode_bytes=2**40)
     # Pillow's own bomb check (twice the limit) says the same
     with pytest.raises(Undecodable, match="more than 1000 pixels"):
-        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=1000)
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=1000, max_decode_bytes=2**40)
     # a header declaring 100,000 x 100,000 with a few bytes of data: refused, nothing allocated
     with pytest.raises(Undecodable, match="pixels"):
-        render_thumbnail(png_declaring(100_000, 100_000), size=256, max_pixels=LIMIT)
+        render_thumbnail(png_declaring(100_000, 100_000), size=256, max_pixels=LIMIT, max_decode_bytes=2**40)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,7 @@ def test_too_many_pixels_is_refused_before_decoding() -> None:
 )
 def test_what_cannot_be_decoded_is_undecodable(data: bytes) -> None:
     with pytest.raises(Undecodable, match="cannot be decoded"):
-        render_thumbnail(data, size=256, max_pixels=LIMIT)
+        render_thumbnail(data, size=256, max_pixels=LIMIT, max_decode_bytes=2**40)
 
 
 # VmHWM, not getrusage's ru_maxrss: Linux carries that over from the forking process (pytest).
@@ -121,7 +123,7 @@ RSS_OF_A_RENDER = """
 import re, sys
 from imageapi.formats.rendering import render_thumbnail
 data = sys.stdin.buffer.read()
-render_thumbnail(data, size=256, max_pixels=10**9)
+render_thumbnail(data, size=256, max_pixels=10**9, max_decode_bytes=2**40)
 status = open("/proc/self/status").read()
 print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
 """

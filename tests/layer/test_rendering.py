@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,6 +119,80 @@ def test_too_many_pixels_is_refused_before_decoding() -> None:
 def test_what_cannot_be_decoded_is_undecodable(data: bytes) -> None:
     with pytest.raises(Undecodable, match="cannot be decoded"):
         render_thumbnail(data, size=256, max_pixels=LIMIT, max_decode_bytes=2**40)
+
+
+def test_above_the_memory_bound_is_refused_before_decoding() -> None:
+    # Its pixel data is no deflate stream: decoding would say "cannot be decoded".
+    huge = png_declaring(7000, 7000, pixel_data=b"these bytes are no deflate stream at all")
+    with pytest.raises(
+        Undecodable, match=r"^Decoding the image would take about 281 MiB, more than the 100 MiB"
+    ):
+        render_thumbnail(huge, size=256, max_pixels=LIMIT, max_decode_bytes=100 * 1024 * 1024)
+
+
+def test_the_memory_of_a_jpeg_is_counted_at_its_reduced_scale() -> None:
+    reserved: list[int] = []
+
+    @contextmanager
+    def reserve(amount: int) -> Iterator[None]:
+        reserved.append(amount)
+        yield
+
+    # 2560 x 1600 decoded at 1/4 for 256 pixels: 640 x 400 RGB, 8 bytes a pixel while rendered.
+    render_thumbnail(
+        photo("Aqua.jpg"), size=256, max_pixels=LIMIT, max_decode_bytes=3_000_000, reserve=reserve
+    )
+    assert reserved == [640 * 400 * 8]
+
+
+# The estimate against what a render really takes, in a fresh process each.
+PEAK_AND_ESTIMATE = """
+import io, json, re, sys
+from PIL import Image
+from imageapi.formats.rendering import decode_bytes, render_thumbnail
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+data = sys.stdin.buffer.read()
+with Image.open(io.BytesIO(data)) as opened:
+    if opened.format == "JPEG":
+        opened.draft("RGB", (1024, 1024))
+    estimate = decode_bytes(opened)
+before = peak()
+render_thumbnail(data, size=1024, max_pixels=10**9, max_decode_bytes=2**40)
+print(json.dumps({"growth": peak() - before, "estimate": estimate}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("L", "PNG"),
+        ("P", "PNG"),
+        ("RGB", "PNG"),
+        ("RGBA", "PNG"),
+        ("LA", "PNG"),
+        ("RGB", "WEBP"),
+        ("RGBA", "WEBP"),
+        ("RGB", "JPEG"),
+        ("CMYK", "JPEG"),
+        ("P", "GIF"),
+    ],
+)
+def test_the_memory_estimate_covers_what_a_render_takes(mode: str, fmt: str) -> None:
+    out = io.BytesIO()
+    gradient = Image.linear_gradient("L").resize((4000, 4000))
+    image = gradient.convert(mode) if mode != "LA" else Image.merge("LA", (gradient, gradient))
+    image.save(out, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK_AND_ESTIMATE],
+        input=out.getvalue(),
+        capture_output=True,
+        env={"PYTHONPATH": str(ROOT / "layers" / "common"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+        check=True,
+    )
+    measured = json.loads(run.stdout)
+    assert 0 < measured["growth"] <= measured["estimate"], measured
 
 
 # VmHWM, not getrusage's ru_maxrss: Linux carries that over from the forking process (pytest).

@@ -31,16 +31,18 @@ MIB = 1024 * 1024
 # rounded up. Only the first frame of an animation is decoded, so frames do not multiply it.
 _DECODE_BYTES_PER_PIXEL = {"1": 7, "L": 2, "P": 7, "LA": 14, "PA": 14, "RGB": 6, "RGBA": 10}
 _DECODE_BYTES_OTHER_MODES = 18  # CMYK, YCbCr, 16-bit and float: converted through larger modes
-# Decoded by a library into a buffer of its own, then copied into Pillow's image.
-_DECODE_BYTES_BUFFERED_FORMATS = {"WEBP": 18, "HEIF": 18, "AVIF": 18}
+# At least this much in these formats: libjpeg's own buffers; WebP, HEIF and AVIF are decoded by
+# a library into a buffer of its own, then copied into Pillow's image.
+_DECODE_BYTES_OF_FORMAT = {"JPEG": 8, "WEBP": 18, "HEIF": 18, "AVIF": 18}
 
 
 def decode_bytes(image: Image.Image) -> int:
     """About the most memory rendering this opened (not yet loaded) image takes: its size after
-    any draft() times the bytes per pixel its format and mode need."""
+    any draft() times the bytes per pixel its mode and format need."""
     width, height = image.size
-    per_pixel = _DECODE_BYTES_BUFFERED_FORMATS.get(
-        image.format or "", _DECODE_BYTES_PER_PIXEL.get(image.mode, _DECODE_BYTES_OTHER_MODES)
+    per_pixel = max(
+        _DECODE_BYTES_PER_PIXEL.get(image.mode, _DECODE_BYTES_OTHER_MODES),
+        _DECODE_BYTES_OF_FORMAT.get(image.format or "", 0),
     )
     return width * height * per_pixel
 

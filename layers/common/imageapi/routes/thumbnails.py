@@ -9,6 +9,7 @@ A failed render is remembered in that row and answered again without decoding
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -90,21 +91,14 @@ async def thumbnail_response(
     etag = f'"{row.sha256[:32]}-{size}-r{RENDER_VERSION}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
     deadline = Deadline.of(request, settings)
-    kwargs = {"size": size, "db": db, "storage": storage, "settings": settings, "deadline": deadline}
+    make = functools.partial(get_or_make, row, size=size, db=db, storage=storage, settings=settings)
     if none_match(request.headers.get("if-none-match"), etag):
         # 304 only for a thumbnail that exists or can be made: a GET's 422 stays a 422.
-        await run_in_threadpool(ensure_thumbnail, row, **kwargs)
+        if not await run_in_threadpool(storage.exists, key=thumbnail_key(row.id, size)):
+            await run_in_threadpool(make, deadline=deadline)
         return Response(status_code=304, headers=headers)
-    data = await run_in_threadpool(get_or_make, row, **kwargs)
+    data = await run_in_threadpool(make, deadline=deadline)
     return Response(data, media_type=CONTENT_TYPE, headers=headers)
-
-
-def ensure_thumbnail(
-    row: ImageRow, *, size: int, db: Database, storage: Storage, settings: Settings, deadline: Deadline
-) -> None:
-    """Raises what get_or_make would, without reading a stored thumbnail (blocking)."""
-    if not storage.exists(key=thumbnail_key(row.id, size)):
-        get_or_make(row, size=size, db=db, storage=storage, settings=settings, deadline=deadline)
 
 
 def get_or_make(

@@ -7,6 +7,7 @@ bomb limit is set to the pixel limit."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import warnings
 from collections.abc import Callable
@@ -16,6 +17,26 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()  # HEIC; Pillow decodes AVIF itself
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+
+
+def _give_freed_pixels_back() -> None:
+    """glibc serves an allocation under its mmap threshold from a heap, per thread in a threaded
+    server, and the threshold rises to 32 MiB after the first large block is freed: Pillow's image
+    blocks (16 MiB) then land in those heaps, and what a render frees stays in its thread's heap.
+    Six renders one after the other in six threads left the dev server 1.5 GiB larger than one
+    render (bench/thumbnail_burst.py). Fixed at 4 MiB, every block is mapped on its own and
+    unmapped when freed, so the memory bound holds across threads and successive renders."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc (musl, macOS): nothing to set
+    libc.mallopt(_M_MMAP_THRESHOLD, 4 * 1024 * 1024)
+
+
+_give_freed_pixels_back()
+
 
 WEBP_QUALITY = 80
 # Bumped when the output of the same input changes; part of the ETag.

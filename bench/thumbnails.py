@@ -2,7 +2,8 @@
 decode, resize, encode WebP, store) and on later ones (served from the bucket), for a
 24-megapixel JPEG and a 4096x4096 WebP, at 256 and 1024 pixels; then its init time and peak
 RSS, each in a fresh process that imports the function and renders one thumbnail, which is
-what the template's MemorySize and Timeout are chosen from.
+what the template's MemorySize and Timeout are chosen from. Last, bench/thumbnail_burst.py: six
+concurrent first requests through the dev server, as peak RSS growth.
 
 The inputs are made from the real photos of tests/photos, enlarged to those sizes (JPEG quality
 90, WebP quality 90), so the bench needs nothing from outside the repository.
@@ -30,6 +31,7 @@ from local.routes import LAYER_DIR, ROOT, load_handler, load_routes
 if str(LAYER_DIR) not in sys.path:  # `python -m bench.thumbnails` without the Makefile's PYTHONPATH
     sys.path.insert(0, str(LAYER_DIR))
 
+from bench import thumbnail_burst
 from bench.report import Results, Row, Stats, table
 from bench.services import BUCKET, Services, child_env, started
 from tests.support.events import load_event
@@ -203,6 +205,7 @@ def _measure(services: Services, results: Results, quick: bool) -> None:
     )
     for label, peak in peaks:
         results.add(Row(SECTION, f"ThumbnailFunction peak RSS, {label} at 1024", "MB", peak))
+    thumbnail_burst.measure(services, results, quick)
 
 
 def _timed(handler: Any, event: dict[str, Any], context: Any) -> float:

@@ -160,7 +160,7 @@ class Stores:
 
     def clear(self) -> None:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("TRUNCATE images")
+            conn.execute("TRUNCATE images CASCADE")
             conn.execute("TRUNCATE upload_sessions")
             conn.execute("TRUNCATE idempotency_keys")
         _empty_bucket(self.s3, self.bucket)

@@ -174,8 +174,13 @@ def test_files_are_public_to_shared_caches_only_when_nothing_guards_them(
             "POST", IMAGES, headers={**headers, "content-type": content_type}, body=body
         )
         assert created.status == 201
-        got = api.target.request("GET", f"{IMAGES}{json_of(created)['id']}/file", headers=headers)
-    assert got.status == 200
-    cache = got.header("cache-control") or ""
-    assert cache.startswith("public") == (guard == "none"), cache
-    assert "immutable" in cache and ("s-maxage=86400" in cache) == (guard == "none")
+        image_id = json_of(created)["id"]
+        answers = [
+            api.target.request("GET", f"{IMAGES}{image_id}/file", headers=headers),
+            api.target.request("GET", f"{IMAGES}{image_id}/thumbnail?size=128", headers=headers),
+        ]
+    for got in answers:
+        assert got.status == 200
+        cache = got.header("cache-control") or ""
+        assert cache.startswith("public") == (guard == "none"), cache
+        assert "immutable" in cache and ("s-maxage=86400" in cache) == (guard == "none")

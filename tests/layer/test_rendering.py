@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rendered(data: bytes, size: int = 256, max_pixels: int = LIMIT) -> Image.Image:
-    image = Image.open(io.BytesIO(render_thumbnail(data, size=size, max_pixels=max_pixels)))
+    image = Image.open(
+        io.BytesIO(render_thumbnail(data, size=size, max_pixels=max_pixels, max_decode_bytes=2**40))
+    )
     image.load()
     assert image.format == "WEBP"
     return image
@@ -96,14 +101,14 @@ def test_an_animation_gives_its_first_frame(data: bytes) -> None:
 
 
 def test_too_many_pixels_is_refused_before_decoding() -> None:
-    with pytest.raises(Undecodable, match="more than 4000000 pixels"):
-        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=4_000_000)  # 2560 x 1600
+    with pytest.raises(Undecodable, match="more than 4000000 pixels"):  # 2560 x 1600
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=4_000_000, max_decode_bytes=2**40)
     # Pillow's own bomb check (twice the limit) says the same
     with pytest.raises(Undecodable, match="more than 1000 pixels"):
-        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=1000)
+        render_thumbnail(photo("Aqua.jpg"), size=256, max_pixels=1000, max_decode_bytes=2**40)
     # a header declaring 100,000 x 100,000 with a few bytes of data: refused, nothing allocated
     with pytest.raises(Undecodable, match="pixels"):
-        render_thumbnail(png_declaring(100_000, 100_000), size=256, max_pixels=LIMIT)
+        render_thumbnail(png_declaring(100_000, 100_000), size=256, max_pixels=LIMIT, max_decode_bytes=2**40)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +118,81 @@ def test_too_many_pixels_is_refused_before_decoding() -> None:
 )
 def test_what_cannot_be_decoded_is_undecodable(data: bytes) -> None:
     with pytest.raises(Undecodable, match="cannot be decoded"):
-        render_thumbnail(data, size=256, max_pixels=LIMIT)
+        render_thumbnail(data, size=256, max_pixels=LIMIT, max_decode_bytes=2**40)
+
+
+def test_above_the_memory_bound_is_refused_before_decoding() -> None:
+    # Its pixel data is no deflate stream: decoding would say "cannot be decoded".
+    huge = png_declaring(7000, 7000, pixel_data=b"these bytes are no deflate stream at all")
+    with pytest.raises(
+        Undecodable, match=r"^Decoding the image would take about 281 MiB, more than the 100 MiB"
+    ):
+        render_thumbnail(huge, size=256, max_pixels=LIMIT, max_decode_bytes=100 * 1024 * 1024)
+
+
+def test_the_memory_of_a_jpeg_is_counted_at_its_reduced_scale() -> None:
+    reserved: list[int] = []
+
+    @contextmanager
+    def reserve(amount: int) -> Iterator[None]:
+        reserved.append(amount)
+        yield
+
+    # 2560 x 1600 decoded at 1/4 for 256 pixels: 640 x 400 RGB, 8 bytes a pixel while rendered.
+    render_thumbnail(
+        photo("Aqua.jpg"), size=256, max_pixels=LIMIT, max_decode_bytes=3_000_000, reserve=reserve
+    )
+    assert reserved == [640 * 400 * 8]
+
+
+# The estimate against what a render really takes, in a fresh process each.
+PEAK_AND_ESTIMATE = """
+import io, json, re, sys
+from PIL import Image
+from imageapi.formats.rendering import decode_bytes, render_thumbnail
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+data = sys.stdin.buffer.read()
+with Image.open(io.BytesIO(data)) as opened:
+    if opened.format == "JPEG":
+        opened.draft("RGB", (1024, 1024))
+    estimate = decode_bytes(opened)
+before = peak()
+render_thumbnail(data, size=1024, max_pixels=10**9, max_decode_bytes=2**40)
+print(json.dumps({"growth": peak() - before, "estimate": estimate}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("L", "PNG"),
+        ("P", "PNG"),
+        ("RGB", "PNG"),
+        ("RGBA", "PNG"),
+        ("LA", "PNG"),
+        ("RGB", "WEBP"),
+        ("RGBA", "WEBP"),
+        ("RGB", "JPEG"),
+        ("CMYK", "JPEG"),
+        ("P", "GIF"),
+    ],
+)
+def test_the_memory_estimate_covers_what_a_render_takes(mode: str, fmt: str) -> None:
+    out = io.BytesIO()
+    gradient = Image.linear_gradient("L").resize((4000, 4000))
+    image = gradient.convert(mode) if mode != "LA" else Image.merge("LA", (gradient, gradient))
+    image.save(out, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    run = subprocess.run(
+        [sys.executable, "-c", PEAK_AND_ESTIMATE],
+        input=out.getvalue(),
+        capture_output=True,
+        env={"PYTHONPATH": str(ROOT / "layers" / "common"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+        check=True,
+    )
+    measured = json.loads(run.stdout)
+    assert 0 < measured["growth"] <= measured["estimate"], measured
 
 
 # VmHWM, not getrusage's ru_maxrss: Linux carries that over from the forking process (pytest).
@@ -121,7 +200,7 @@ RSS_OF_A_RENDER = """
 import re, sys
 from imageapi.formats.rendering import render_thumbnail
 data = sys.stdin.buffer.read()
-render_thumbnail(data, size=256, max_pixels=10**9)
+render_thumbnail(data, size=256, max_pixels=10**9, max_decode_bytes=2**40)
 status = open("/proc/self/status").read()
 print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024)
 """
@@ -163,3 +242,42 @@ def test_every_mode_is_resized_and_made_eight_bit(mode: str, value: object, expe
     assert (image.size, image.mode) == ((128, 85), expected)
     if mode in ("I;16", "I"):
         assert image.getpixel((0, 0)) == (156, 156, 156)  # 40000 / 256, not clipped to 255
+
+
+SUCCESSIVE_RENDERS_IN_THREADS = """
+import io, json, re, sys, threading
+from PIL import Image
+from imageapi.formats.rendering import render_thumbnail
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+gradient = Image.linear_gradient("L").resize((4000, 4000))
+files = []
+for shift in range(4):
+    out = io.BytesIO()
+    shifted = gradient.point(lambda v: (v + shift) % 256)
+    Image.merge("RGBA", (gradient, shifted, gradient, gradient)).save(out, "PNG")
+    files.append(out.getvalue())
+before = peak()
+growth = []
+for data in files:  # one after the other, each in a thread of its own (as a server's pool runs them)
+    thread = threading.Thread(target=render_thumbnail, args=(data,), kwargs={
+        "size": 1024, "max_pixels": 10**9, "max_decode_bytes": 2**40})
+    thread.start()
+    thread.join()
+    growth.append(peak() - before)
+print(json.dumps(growth))
+"""
+
+
+def test_successive_renders_in_threads_give_their_memory_back() -> None:
+    """What one render freed is there for the next: the peak after four renders in four threads
+    is about one render's (glibc kept Pillow's freed blocks per thread before)."""
+    run = subprocess.run(
+        [sys.executable, "-c", SUCCESSIVE_RENDERS_IN_THREADS],
+        capture_output=True,
+        env={"PYTHONPATH": str(ROOT / "layers" / "common"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+        check=True,
+    )
+    first, *_, last = json.loads(run.stdout)
+    assert last < first * 1.5, f"peak RSS growth after one render {first}, after four {last}"

@@ -70,6 +70,11 @@ class Settings(BaseModel):
     download_redirect_bytes: int | None = Field(default=None, ge=0)  # None or 0: always proxy
     download_url_seconds: int = Field(default=300, ge=1, le=3600)
     thumbnail_max_pixels: int = Field(default=50_000_000, ge=1)
+    # What the thumbnail function's renders may take together, estimated from the header before
+    # decoding (formats/rendering.py): a render above it alone is a 422, and on the dev server
+    # concurrent renders wait for each other to stay under it. 1 GiB beside the function's
+    # ~110 MB at rest keeps the measured peaks inside its 1,769 MB (docs/thumbnails.md).
+    thumbnail_max_decode_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024 * 1024)
     cursor_secret: SecretStr = SecretStr("imageapi-cursor")
     api_tokens: SecretStr | None = None
     # The gateway checks who calls (template.yaml's JWT authorizer): answers stay private.

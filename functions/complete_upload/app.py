@@ -24,10 +24,13 @@ app = create_app(title="Complete upload")
     responses=error_responses(400, 404, 409, 413, 415),
     openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
     dependencies=[BOUNDED_BODY],  # it reads no body, but a large one is refused, not drained
+    summary="Complete an upload session",
 )
 async def complete_upload(
     upload_id: uuid.UUID, request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
+    """Checks the file the client PUT (type, size, SHA-256, dimensions) and publishes it as an
+    image. Safe to repeat: a second call answers the same image."""
     return await complete_session(request, upload_id=upload_id, db=db, storage=storage, settings=settings)
 
 

@@ -23,6 +23,7 @@ app = create_app(title="Create upload")
     response_model=UploadSessionPublic,
     responses=error_responses(400, 409, 413, 415, 429),
     openapi_extra={"parameters": [IDEMPOTENCY_KEY], **json_request_body(UploadSessionCreate)},
+    summary="Start an upload session for a large file",
 )
 async def create_upload(
     body: Annotated[UploadSessionCreate, json_body(UploadSessionCreate)],
@@ -31,6 +32,9 @@ async def create_upload(
     storage: StorageDep,
     settings: SettingsDep,
 ) -> JSONResponse:
+    """Answers a presigned request (method, URL, headers) to PUT the file straight to the store,
+    up to MAX_SESSION_UPLOAD_BYTES; then POST .../complete. At most MAX_PENDING_UPLOAD_SESSIONS
+    may be open per token or client address (429)."""
     return await create_session(request, body=body, db=db, storage=storage, settings=settings)
 
 

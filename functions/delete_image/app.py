@@ -18,8 +18,10 @@ app = create_app(title="Delete image")
     status_code=204,
     response_class=Response,
     responses={204: {"description": "Deleted: the row, the file and its thumbnails"}, **error_responses(404)},
+    summary="Delete an image",
 )
 def delete(image_id: uuid.UUID, db: DbDep, storage: StorageDep) -> Response:
+    """Removes the row, then the file and its thumbnails from the store."""
     delete_image(image_id=image_id, db=db, storage=storage)
     return Response(status_code=204)
 

@@ -13,7 +13,12 @@ from imageapi.routes.listing import DEFAULT_LIMIT, MAX_LIMIT, list_page
 app = create_app(title="List images")
 
 
-@app.get("/api/v1/images/", response_model=ImagesPublic, responses=error_responses(400))
+@app.get(
+    "/api/v1/images/",
+    response_model=ImagesPublic,
+    responses=error_responses(400),
+    summary="List images, newest first",
+)
 def list_images(
     request: Request,
     db: DbDep,
@@ -21,6 +26,9 @@ def list_images(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ImagesPublic:
+    """A page of images, each with its metadata and links. `next_cursor` fetches the next page;
+    an image shows once the oldest write transaction still running has ended, so a page never
+    skips one that commits later."""
     return list_page(request, db=db, settings=settings, limit=limit, cursor=cursor)
 
 

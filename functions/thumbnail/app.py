@@ -19,6 +19,7 @@ app = create_app(title="Image thumbnail")
     "/api/v1/images/{image_id}/thumbnail",
     response_class=Response,
     responses={**THUMBNAIL_RESPONSES, **error_responses(404)},
+    summary="Get a thumbnail",
 )
 async def image_thumbnail(
     image_id: uuid.UUID,
@@ -28,6 +29,8 @@ async def image_thumbnail(
     settings: SettingsDep,
     size: Annotated[ThumbnailSize, Query(description="Longest side in pixels")] = DEFAULT_THUMBNAIL_SIZE,
 ) -> Response:
+    """A WebP of the image, upright, whose longest side is `size`; made on the first request and
+    kept in the store. HEIC and AVIF originals show through it in any browser."""
     return await thumbnail_response(
         request, image_id=image_id, size=int(size), db=db, storage=storage, settings=settings
     )

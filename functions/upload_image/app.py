@@ -20,10 +20,14 @@ app = create_app(title="Upload image")
     response_model=ImagePublic,
     responses=error_responses(400, 409, 413, 415),
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY, "parameters": [IDEMPOTENCY_KEY]},
+    summary="Upload an image",
 )
 async def upload_image(
     request: Request, db: DbDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
+    """multipart/form-data with `file` (JPEG, PNG, GIF, WebP, AVIF or HEIC, up to MAX_UPLOAD_BYTES)
+    and a `description`. The bytes are checked while they stream to the store; the
+    answer is the image's metadata. Larger files go through an upload session (POST /api/v1/uploads)."""
     return await upload(request, db=db, storage=storage, settings=settings)
 
 

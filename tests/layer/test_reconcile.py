@@ -153,3 +153,37 @@ def test_the_merge_reads_the_rows_a_page_at_a_time(stores: Stores, monkeypatch: 
     report = reconcile(apply=True, grace=NO_GRACE, max_share=1)
     assert report.deleted_objects == 3
     assert stores.object_keys() == sorted(both)
+
+
+def test_sixteen_shards_find_what_one_run_finds_each_only_its_own(stores: Stores) -> None:
+    """A shard covers the ids starting with its digit, in the bucket and in the table alike."""
+    for _ in range(24):
+        add_image(stores)
+    orphans = [add_image(stores, row=False) for _ in range(12)]
+    missing = [add_image(stores, obj=False) for _ in range(12)]
+    whole = reconcile(apply=False, grace=NO_GRACE, max_share=1)
+    assert sorted(whole.objects_without_rows) == sorted(orphans)
+    found_objects: list[str] = []
+    found_rows: list[str] = []
+    for digit in "0123456789abcdef":
+        part = reconcile(apply=False, grace=NO_GRACE, max_share=1, shard=digit)
+        assert all(
+            k.startswith(f"{PREFIX}{digit}") for k in part.objects_without_rows + part.rows_without_objects
+        )
+        found_objects += part.objects_without_rows
+        found_rows += part.rows_without_objects
+    assert sorted(found_objects) == sorted(orphans) and sorted(found_rows) == sorted(missing)
+    shard = orphans[0].removeprefix(PREFIX)[0]
+    applied = reconcile(apply=True, grace=NO_GRACE, max_share=1, shard=shard)
+    assert applied.deleted_objects == sum(k.removeprefix(PREFIX)[0] == shard for k in orphans)
+    left = {o["Key"] for o in stores.s3.list_objects_v2(Bucket=stores.bucket).get("Contents", [])}
+    assert {k for k in orphans if k.removeprefix(PREFIX)[0] != shard} <= left
+    assert not {k for k in orphans if k.removeprefix(PREFIX)[0] == shard} & left
+
+
+@pytest.mark.parametrize("shard", ["g", "A", "abc", "/"])
+def test_a_shard_that_is_not_hex_digits_is_refused_before_anything_is_read(
+    stores: Stores, shard: str
+) -> None:
+    with pytest.raises(ValueError, match="hex digits"):
+        reconcile(apply=True, grace=NO_GRACE, shard=shard)

@@ -39,6 +39,21 @@ def image_id_of_key(key: str) -> uuid.UUID | None:
         return None
 
 
+SHARD_DIGITS = "0123456789abcdef"
+
+
+def shard_ids(shard: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The ids of a shard, one or two leading hex digits of the id (images/<shard>...): the first
+    (inclusive) and the end (exclusive, None past the last). "" is every id. ValueError otherwise."""
+    if len(shard) > 2 or any(c not in SHARD_DIGITS for c in shard):
+        raise ValueError(f"a shard is one or two lowercase hex digits, not {shard!r}")
+    if not shard:
+        return None, None
+    first = int(shard, 16) << (128 - 4 * len(shard))
+    end = (int(shard, 16) + 1) << (128 - 4 * len(shard))
+    return uuid.UUID(int=first), (uuid.UUID(int=end) if end < 1 << 128 else None)
+
+
 def thumbnail_key(image_id: uuid.UUID, size: int) -> str:
     return f"{THUMBNAILS_PREFIX}{image_id}/{size}.webp"
 

@@ -25,7 +25,7 @@ from imageapi.core.settings import get_settings
 
 from . import idempotency, repository
 from .db import Database, get_database
-from .layout import THUMBNAILS_PREFIX, image_id_of_key, image_id_of_thumbnail, image_key
+from .layout import THUMBNAILS_PREFIX, image_id_of_key, image_id_of_thumbnail, image_key, shard_ids
 from .storage import Storage, get_storage
 
 PREFIX = "images/"
@@ -68,24 +68,26 @@ class Scan:
     rows_without_objects: Found = field(default_factory=Found)
 
 
-def scan(*, db: Database, storage: Storage, grace: timedelta = timedelta(0)) -> Scan:
+def scan(*, db: Database, storage: Storage, grace: timedelta = timedelta(0), shard: str = "") -> Scan:
     """Counts what differs between the stores (the banner of `make dev`, and reconcile's first
     pass). Raises StorageUnavailable when the listing fails."""
     found = Scan(listing_started=db.run(repository.database_now))
-    for kind, key in differences(db=db, storage=storage, since=found.listing_started - grace, tally=found):
+    since = found.listing_started - grace
+    for kind, key in differences(db=db, storage=storage, since=since, tally=found, shard=shard):
         (found.objects_without_rows if kind == "object" else found.rows_without_objects).add(key)
     return found
 
 
 def differences(
-    *, db: Database, storage: Storage, since: datetime, tally: Scan | None = None
+    *, db: Database, storage: Storage, since: datetime, tally: Scan | None = None, shard: str = ""
 ) -> Iterator[tuple[str, str]]:
     """("object", key) for each object under images/ without a row, last modified before since;
     ("row", key) for each row without an object, created before since (a row committed while the
     listing ran may belong to an object the listing had already passed). A merge of the listing,
     which S3 returns in key order, with the rows read a page at a time in id order, which is
-    the same order (images/<uuid>, lowercase hex): nothing is held but one page of each."""
-    objects, rows = storage.objects(prefix=PREFIX), _row_keys(db)
+    the same order (images/<uuid>, lowercase hex): nothing is held but one page of each.
+    A shard (leading hex digits of the ids) limits both sides to its keys."""
+    objects, rows = storage.objects(prefix=PREFIX + shard), _row_keys(db, shard)
     obj, row = next(objects, None), next(rows, None)
     while obj is not None or row is not None:
         if tally is not None:
@@ -110,12 +112,14 @@ def differences(
             obj, row = next(objects, None), next(rows, None)
 
 
-def _row_keys(db: Database) -> Iterator[tuple[str, datetime]]:
-    """(images/<id>, created_at) of every row in id order, ROWS_PAGE at a time, each page a short
-    statement of its own (no transaction held open: it would hold back the listing's horizon)."""
+def _row_keys(db: Database, shard: str = "") -> Iterator[tuple[str, datetime]]:
+    """(images/<id>, created_at) of every row (of the shard) in id order, ROWS_PAGE at a time, each
+    page a short statement of its own (no transaction held open: it would hold back the
+    listing's horizon)."""
+    first, end = shard_ids(shard)
     after: uuid.UUID | None = None
     while True:
-        page = db.run(repository.image_ids_after, after=after, limit=ROWS_PAGE)
+        page = db.run(repository.image_ids_after, after=after, limit=ROWS_PAGE, first=first, end=end)
         for image_id, created in page:
             yield image_key(image_id), created
         if len(page) < ROWS_PAGE:
@@ -148,17 +152,21 @@ def reconcile(
     max_share: float | None = None,
     db: Database | None = None,
     storage: Storage | None = None,
+    shard: str = "",
 ) -> Report:
     """Reports, and with apply deletes orphan objects (and with delete_rows, rows without
     objects) unless a safety valve stops the run. Two merged passes: the first counts, so that
-    the valves can stop the run before anything is deleted; the second deletes as it goes."""
+    the valves can stop the run before anything is deleted; the second deletes as it goes.
+    A shard ("0"-"f", or two digits) covers the images whose ids start with it: sixteen runs
+    that each fit in the function's Timeout cover a bucket one run could not."""
+    shard_ids(shard)  # ValueError before anything is read
     db, storage = db or get_database(), storage or get_storage()
     grace = GRACE if grace is None else grace
     max_share = get_settings().reconcile_max_share if max_share is None else max_share
     try:
-        found = scan(db=db, storage=storage, grace=grace)
+        found = scan(db=db, storage=storage, grace=grace, shard=shard)
         thumbnails = Found()
-        for key in orphan_thumbnails(db=db, storage=storage):
+        for key in orphan_thumbnails(db=db, storage=storage, shard=shard):
             thumbnails.add(key)
     except StorageUnavailable:
         return _stop(Report(), "the bucket listing failed")
@@ -191,9 +199,10 @@ def reconcile(
         return report
     try:
         report.deleted_objects, report.deleted_rows = _apply(
-            db=db, storage=storage, since=found.listing_started - grace, delete_rows=delete_rows
+            db=db, storage=storage, since=found.listing_started - grace, delete_rows=delete_rows, shard=shard
         )
-        report.deleted_objects += _delete_in_batches(storage, orphan_thumbnails(db=db, storage=storage))
+        orphans = orphan_thumbnails(db=db, storage=storage, shard=shard)
+        report.deleted_objects += _delete_in_batches(storage, orphans)
     except StorageUnavailable:
         return _stop(report, "the bucket listing failed while deleting")
     report.expired_idempotency_keys = expire_idempotency_keys(db=db)
@@ -201,12 +210,14 @@ def reconcile(
     return report
 
 
-def _apply(*, db: Database, storage: Storage, since: datetime, delete_rows: bool) -> tuple[int, int]:
+def _apply(
+    *, db: Database, storage: Storage, since: datetime, delete_rows: bool, shard: str
+) -> tuple[int, int]:
     """The second pass: deletes what it finds, a batch at a time (objects re-checked first)."""
     objects: list[str] = []
     rows: list[uuid.UUID] = []
     deleted_objects = deleted_rows = 0
-    for kind, key in differences(db=db, storage=storage, since=since):
+    for kind, key in differences(db=db, storage=storage, since=since, shard=shard):
         if kind == "object":
             objects.append(key)
         elif delete_rows and (image_id := image_id_of_key(key)) is not None:
@@ -314,14 +325,14 @@ def _delete(storage: Storage, keys: list[str]) -> int:
     return len(keys) - len(failed)
 
 
-def orphan_thumbnails(*, db: Database, storage: Storage) -> Iterator[str]:
+def orphan_thumbnails(*, db: Database, storage: Storage, shard: str = "") -> Iterator[str]:
     """Thumbnails whose image has no row (deleted, or never stored), in key order: a merge of
     the thumbnails' listing (thumbnails/<id>/..., in id order) with the rows' ids. No grace
     period: a thumbnail is only made for an existing row, and a render that finds its row gone
     after storing removes its thumbnail itself."""
-    ids = (key.removeprefix(PREFIX) for key, _ in _row_keys(db))
+    ids = (key.removeprefix(PREFIX) for key, _ in _row_keys(db, shard))
     current = next(ids, None)
-    for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX):
+    for key, _ in storage.objects(prefix=THUMBNAILS_PREFIX + shard):
         image_id = image_id_of_thumbnail(key)
         while current is not None and image_id is not None and current < image_id:
             current = next(ids, None)
@@ -340,8 +351,8 @@ def _delete_in_batches(storage: Storage, keys: Iterator[str]) -> int:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Scheduled Lambda entry point: deletes orphan objects, never rows (those are reported).
-    {"apply": false} in the event makes it a dry run."""
-    report = reconcile(apply=bool(event.get("apply", True)))
+    {"apply": false} in the event makes it a dry run; {"shard": "a"} covers the ids starting with a."""
+    report = reconcile(apply=bool(event.get("apply", True)), shard=str(event.get("shard", "")))
     summary = {
         **asdict(report),
         "objects_without_rows": report.objects_without_rows_count,
@@ -359,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "--delete-rows", action="store_true", help="with --apply, also delete rows without objects"
     )
     parser.add_argument("--grace-minutes", type=float, default=GRACE.total_seconds() / 60)
+    parser.add_argument("--shard", default="", help="only ids starting with these hex digits (0-f, 00-ff)")
     parser.add_argument(
         "--max-share",
         type=float,
@@ -368,11 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.delete_rows and not args.apply:
         parser.error("--delete-rows needs --apply")
+    try:
+        shard_ids(args.shard)
+    except ValueError as exc:
+        parser.error(str(exc))
     report = reconcile(
         apply=args.apply,
         delete_rows=args.delete_rows,
         grace=timedelta(minutes=args.grace_minutes),
         max_share=args.max_share,
+        shard=args.shard,
     )
     print(json.dumps(asdict(report), indent=2))
     if report.stopped:

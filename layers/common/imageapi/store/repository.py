@@ -107,15 +107,24 @@ def backend_running(conn: psycopg.Connection[Any], /, *, pid: int) -> bool:
 
 
 def image_ids_after(
-    conn: psycopg.Connection[Any], /, *, after: uuid.UUID | None, limit: int
+    conn: psycopg.Connection[Any],
+    /,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    first: uuid.UUID | None = None,
+    end: uuid.UUID | None = None,
 ) -> list[tuple[uuid.UUID, datetime]]:
-    """(id, created_at) of the next rows in id order (the primary key's), after the id given."""
-    if after is None:
-        cur = conn.execute("SELECT id, created_at FROM images ORDER BY id LIMIT %s", (limit,))
-    else:
-        cur = conn.execute(
-            "SELECT id, created_at FROM images WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
-        )
+    """(id, created_at) of the next rows in id order (the primary key's), after the id given
+    (else from `first` on), before `end` when given."""
+    lower, bound = ("id > %s", after) if after is not None else ("id >= %s", first)
+    conditions = [lower] if bound is not None else []
+    params: list[Any] = [bound] if bound is not None else []
+    if end is not None:
+        conditions.append("id < %s")
+        params.append(end)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    cur = conn.execute(f"SELECT id, created_at FROM images {where}ORDER BY id LIMIT %s", (*params, limit))
     return [(row[0], row[1]) for row in cur]
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,26 +53,32 @@ def find_browser() -> tuple[str, str]:
     return chromium, driver
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session, with a fresh profile."""
-    chromium, driver = find_browser()
+@contextmanager
+def chromium(*arguments: str) -> Iterator[Any]:
+    """A headless Chromium with a fresh profile and these extra arguments."""
+    binary, driver = find_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in CHROMIUM_ARGS:
+    options.binary_location = binary
+    for argument in (*CHROMIUM_ARGS, *arguments):
         options.add_argument(argument)
     profile = tempfile.mkdtemp(prefix="imageapi-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument("--window-size=1100,900")
     session = webdriver.Chrome(options=options, service=Service(driver))
     try:
         yield session
     finally:
         session.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    with chromium("--window-size=1100,900") as session:
+        yield session
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ ReDoc load from this machine, and Swagger UI shows every operation of /openapi.j
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import CHROMIUM_ARGS, find_browser, screenshot
+from tests.browser.conftest import chromium, screenshot
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -21,24 +19,9 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 @pytest.fixture(scope="module")
 def offline_browser() -> Iterator[Any]:
     """Chromium that resolves no host name but the loopback: a CDN load would fail."""
-    chromium, driver = find_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in CHROMIUM_ARGS:
-        options.add_argument(argument)
-    profile = tempfile.mkdtemp(prefix="imageapi-offline-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
-    options.add_argument("--window-size=1280,900")
-    session = webdriver.Chrome(options=options, service=Service(driver))
-    try:
+    offline = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+    with chromium(offline, "--window-size=1280,900") as session:
         yield session
-    finally:
-        session.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _loaded_only_from(browser: Any, base: str) -> list[str]:

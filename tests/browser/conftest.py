@@ -66,6 +66,8 @@ def browser() -> Iterator[Any]:
     profile = tempfile.mkdtemp(prefix="imageapi-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument("--window-size=1100,900")
+    # The console, for what the page logged and what its Content-Security-Policy refused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     session = webdriver.Chrome(options=options, service=Service(driver))
     try:
         yield session

@@ -73,6 +73,14 @@ class GalleryPage:
     def element(self, css: str) -> Any:
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
+    def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Exactly this many CSS pixels of page (a window's size also counts its frame)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+    def reset_viewport(self) -> None:
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
     def visible(self, css: str) -> bool:
         return bool(
             self.js("const e = document.querySelector(arguments[0]); return !!e && e.checkVisibility()", css)

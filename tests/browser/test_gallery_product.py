@@ -29,7 +29,9 @@ LARGE = PHOTOS / "Dune.jpg"  # above the single-request limit: an upload session
 @pytest.fixture
 def page(browser: Any, dev_server: str, stores: Stores, small_limit: int) -> Iterator[GalleryPage]:
     browser.set_window_size(1280, 900)
-    yield GalleryPage(browser, dev_server)
+    page = GalleryPage(browser, dev_server)
+    yield page
+    page.reset_viewport()
     browser.execute_script("sessionStorage.clear()")
 
 
@@ -136,10 +138,9 @@ def test_the_lightbox_follows_arrow_keys_and_closes_on_escape(page: GalleryPage,
 
 
 def test_a_phone_width_fits_without_sideways_scrolling(page: GalleryPage) -> None:
-    page.driver.set_window_size(390, 844)
+    page.viewport(390, 844, mobile=True)
     uploaded(page, [LANDSCAPE, PORTRAIT_JPEG, SMALL_HEIC])
-    page.driver.set_window_size(390, 844)
-    assert page.js("return window.innerWidth") <= 390
+    assert page.js("return window.innerWidth") == 390
     assert page.horizontal_overflow() == 0
     page.element("#settings-toggle").click()
     assert page.visible("#settings") and page.horizontal_overflow() == 0
@@ -167,7 +168,22 @@ def test_the_policy_allows_no_inline_script_and_upload_sessions_still_work(
     assert not refused
 
 
+def settled(page: GalleryPage) -> bool:
+    """Every thumbnail decoded and faded in: what a person sees once the page is still."""
+    faded_in = (
+        "return [...document.querySelectorAll('#grid img')].every((i) => getComputedStyle(i).opacity == 1)"
+    )
+    return bool(page.js(faded_in))
+
+
 def test_screenshots_with_real_photos(page: GalleryPage) -> None:
+    """docs/screenshots/ holds these two (gallery-1280, gallery-390), compressed; the others are
+    for looking at after a run."""
+    page.viewport(390, 844, mobile=True)
+    page.open()
+    page.until(lambda _: page.visible("#empty"))
+    screenshot(page.driver, "empty-390")
+    page.viewport(1280, 900)
     photos = [
         LANDSCAPE,
         PORTRAIT_HEIC,
@@ -175,13 +191,17 @@ def test_screenshots_with_real_photos(page: GalleryPage) -> None:
         PHOTOS / "FreshFlower.jpg",
         PORTRAIT_JPEG,
         SMALL_HEIC,
-        LARGE,
     ]
-    uploaded(page, photos)
+    uploaded(page, [*photos, LARGE])
+    page.until(lambda _: settled(page))
+    screenshot(page.driver, "gallery-1280")  # the tray folded to its one line
+    page.viewport(390, 844, mobile=True)
     page.open()
-    page.wait_for_thumbnails(len(photos))
-    screenshot(page.driver, "gallery-1280")
-    page.driver.set_window_size(390, 844)
-    page.open()
-    page.wait_for_thumbnails(len(photos))
+    page.wait_for_thumbnails(len(photos) + 1)
+    page.until(lambda _: settled(page))
     screenshot(page.driver, "gallery-390")
+    page.open_with_keyboard(page.cards()[1]["id"])
+    screenshot(page.driver, "lightbox-390")
+    page.press(Keys.ESCAPE)
+    page.element("#settings-toggle").click()
+    screenshot(page.driver, "settings-390")

@@ -98,14 +98,16 @@ def test_a_caption_is_edited_in_place_and_saved_through_the_api(page: GalleryPag
     cards = uploaded(page, [LANDSCAPE])
     image_id = cards[LANDSCAPE.name]["id"]
     page.edit_caption(image_id, "Spring grass by the river")
-    page.until(lambda _: page.notice() == "Caption saved.", "the caption was not saved")
+    assert page.until(lambda _: page.notice(), "no word on the save") == "Caption saved."
     assert page.caption(image_id) == "Spring grass by the river"
     api = f"{page.base_url}/api/v1/images/{image_id}"
     assert httpx.get(api, timeout=30).json()["description"] == "Spring grass by the river"
 
     # Someone else saves while the editor is open: the save answers 412, the caption reloads.
     page.element(f'#grid li[data-id="{image_id}"] .caption').click()
-    field = page.until(lambda d: d.find_element("css selector", f'#grid li[data-id="{image_id}"] form input'))
+    # Once the editor holds the version it edits (its ETag), someone else saves theirs.
+    editor = f'#grid li[data-id="{image_id}"] form[data-ready="true"] input'
+    field = page.until(lambda d: d.find_element("css selector", editor))
     current = httpx.get(api, timeout=30)
     changed = httpx.patch(
         api, json={"description": "Their caption"}, headers={"If-Match": current.headers["ETag"]}, timeout=30

@@ -23,6 +23,9 @@ LANDSCAPE = PHOTOS / "GreenMeadow.jpg"  # 1280 x 1024
 PORTRAIT_HEIC = CORPUS / "exiv2-2021-02-13-1929.heic"  # stored 4032 x 3024, orientation 6: upright portrait
 PORTRAIT_JPEG = CORPUS / "exiv2-exiv2-bug922.jpg"  # 1536 x 2048
 SMALL_HEIC = CORPUS / "libheif-example.heic"  # 1280 x 854
+# Stored 427 x 640 with no orientation in the metadata, yet rotated by its own irot box: the API
+# draws it 640 x 427. The grid follows the picture.
+ROTATED_AVIF = CORPUS / "pillow-rot1mir0.avif"
 LARGE = PHOTOS / "Dune.jpg"  # above the single-request limit: an upload session
 
 
@@ -81,16 +84,25 @@ def test_heic_opens_in_the_lightbox_as_a_decoded_picture(page: GalleryPage) -> N
 
 
 def test_photos_keep_their_upright_shape_in_the_grid(page: GalleryPage) -> None:
-    cards = uploaded(page, [LANDSCAPE, PORTRAIT_HEIC, PORTRAIT_JPEG])
-    images = {
-        i["filename"]: i for i in httpx.get(f"{page.base_url}/api/v1/images/", timeout=30).json()["items"]
-    }
-    for name, card in cards.items():
-        expected = upright_ratio(images[name])
+    cards = uploaded(page, [LANDSCAPE, PORTRAIT_HEIC, PORTRAIT_JPEG, ROTATED_AVIF])
+    listing = httpx.get(f"{page.base_url}/api/v1/images/", timeout=30).json()["items"]
+    images = {i["filename"]: i for i in listing}
+    for name in (LANDSCAPE.name, PORTRAIT_HEIC.name, PORTRAIT_JPEG.name):
+        card, expected = cards[name], upright_ratio(images[name])
         assert card["box_width"] / card["box_height"] == pytest.approx(expected, rel=0.03), name
         assert card["width"] / card["height"] == pytest.approx(expected, rel=0.03), name  # as the API drew it
     assert cards[LANDSCAPE.name]["box_width"] > cards[LANDSCAPE.name]["box_height"]
     assert cards[PORTRAIT_HEIC.name]["box_width"] < cards[PORTRAIT_HEIC.name]["box_height"]
+
+    # Where the metadata and the picture disagree, the card takes the picture's shape.
+    drawn = cards[ROTATED_AVIF.name]["width"] / cards[ROTATED_AVIF.name]["height"]
+    assert drawn == pytest.approx(640 / 427, rel=0.03) and upright_ratio(images[ROTATED_AVIF.name]) < 1
+
+    def rotated_box() -> float:
+        card = next(c for c in page.cards() if c["caption"] == ROTATED_AVIF.name)
+        return float(card["box_width"] / card["box_height"])
+
+    page.until(lambda _: rotated_box() == pytest.approx(drawn, rel=0.03), "the card kept the stored shape")
 
 
 def test_a_caption_is_edited_in_place_and_saved_through_the_api(page: GalleryPage) -> None:

@@ -135,6 +135,21 @@ def test_a_caption_is_edited_in_place_and_saved_through_the_api(page: GalleryPag
 def test_the_lightbox_follows_arrow_keys_and_closes_on_escape(page: GalleryPage, stores: Stores) -> None:
     uploaded(page, [LANDSCAPE, SMALL_HEIC, PHOTOS / "Aqua.jpg"])
     order = [c["id"] for c in page.cards()]  # newest first
+    # Tab from the top: the two header buttons, then each photo and its caption, in grid order.
+    focused = (
+        "const e = document.activeElement;"
+        " return (e.closest('li')?.dataset.id || '') + ' ' + e.className + e.id"
+    )
+    stops = []
+    for _ in range(6):
+        page.press(Keys.TAB)
+        stops.append(page.js(focused))
+    assert stops == [
+        " add",
+        " plainsettings-toggle",
+        *[f"{image_id} {kind}" for image_id in order[:2] for kind in ("open", "caption")],
+    ]
+    assert page.js("return getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible
     page.open_with_keyboard(order[0])
     page.press(Keys.ARROW_RIGHT)
     page.wait_for_lightbox(order[1])

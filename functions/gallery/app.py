@@ -7,9 +7,10 @@ from mangum import Mangum
 
 from imageapi.core.settings import get_settings
 from imageapi.http.api import create_app
-from imageapi.routes.gallery import gallery_page
+from imageapi.routes.gallery import gallery_page, load_page
 
-PAGE = Path(__file__).with_name("index.html")
+# Read and hashed once, at import (the CSP names the page's script by its SHA-256).
+PAGE = load_page(Path(__file__).with_name("index.html"))
 
 app = create_app(title="Gallery", public=True)
 

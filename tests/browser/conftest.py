@@ -66,6 +66,8 @@ def chromium(*arguments: str) -> Iterator[Any]:
         options.add_argument(argument)
     profile = tempfile.mkdtemp(prefix="imageapi-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
+    # The console, for what the page logged and what its Content-Security-Policy refused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     session = webdriver.Chrome(options=options, service=Service(driver))
     try:
         yield session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 # Generous: the machine may be loaded. Every wait ends as soon as its condition holds.
 WAIT_SECONDS = 120
+TYPES = {".heic": "image/heic", ".heif": "image/heif", ".avif": "image/avif", ".webp": "image/webp"}
 
 READ_BLOB = """
 const [url, done] = arguments;
@@ -26,18 +28,31 @@ fetch(url).then((r) => r.arrayBuffer()).then((buffer) => {
 }).catch((error) => done("error: " + error));
 """
 
-
+# Files dragged from a file manager and let go over the page: events on the body, as the browser
+# sends them wherever the pointer happens to be.
 DROP_FILES = """
 const transfer = new DataTransfer();
 for (const file of arguments[0]) {
   const bytes = Uint8Array.from(atob(file.data), (c) => c.charCodeAt(0));
   transfer.items.add(new File([bytes], file.name, { type: file.type }));
 }
-const zone = document.getElementById("drop");
 for (const type of ["dragenter", "dragover", "drop"]) {
-  zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+  document.body.dispatchEvent(new DragEvent(type, init));
 }
 """
+
+CARDS = """return [...document.querySelectorAll('#grid li')].map((li) => {
+    const img = li.querySelector('img');
+    const box = li.getBoundingClientRect();
+    return {id: li.dataset.id, loaded: li.dataset.loaded || '', alt: img.alt, width: img.naturalWidth,
+            height: img.naturalHeight, caption: li.querySelector('.caption').textContent,
+            box_width: box.width, box_height: box.height};
+})"""
+
+
+def media_type(path: Path) -> str:
+    return TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 @dataclass
@@ -55,53 +70,62 @@ class GalleryPage:
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
-    # --- upload ------------------------------------------------------------------------
-    def upload(self, description: str, files: list[Path]) -> None:
-        field = self.driver.find_element(By.ID, "description")
-        field.clear()
-        field.send_keys(description)
-        self.driver.find_element(By.ID, "files").send_keys("\n".join(str(f) for f in files))
-        self.driver.find_element(By.ID, "send").click()
+    def element(self, css: str) -> Any:
+        return self.driver.find_element(By.CSS_SELECTOR, css)
 
-    def drop(self, description: str, files: list[Path]) -> None:
-        """Drags the files onto the drop zone, as a person dragging them from a file manager;
-        with a description typed, the page starts uploading on the drop."""
-        field = self.driver.find_element(By.ID, "description")
-        field.clear()
-        field.send_keys(description)
+    def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Exactly this many CSS pixels of page (a window's size also counts its frame)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+    def reset_viewport(self) -> None:
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def visible(self, css: str) -> bool:
+        return bool(
+            self.js("const e = document.querySelector(arguments[0]); return !!e && e.checkVisibility()", css)
+        )
+
+    # --- upload ------------------------------------------------------------------------
+    def pick(self, files: list[Path]) -> None:
+        """Chooses files in the file picker (Add photos): nothing else to type or press."""
+        self.element("#files").send_keys("\n".join(str(f) for f in files))
+
+    def drop(self, files: list[Path]) -> None:
+        """Drags the files onto the page, as a person dragging them from a file manager."""
         dropped = [
-            {"name": f.name, "type": "image/jpeg", "data": base64.b64encode(f.read_bytes()).decode()}
+            {"name": f.name, "type": media_type(f), "data": base64.b64encode(f.read_bytes()).decode()}
             for f in files
         ]
         self.js(DROP_FILES, dropped)
 
+    def uploads(self) -> list[dict[str, Any]]:
+        return list(
+            self.js(
+                """return [...document.querySelectorAll('#queue li')].map((li) => ({
+                    name: li.dataset.filename, state: li.dataset.state, progress: Number(li.dataset.progress),
+                    message: li.querySelector('.message').textContent}))"""
+            )
+        )
+
     def wait_for_uploads(self, count: int) -> list[dict[str, Any]]:
-        """Once count files have finished (done or failed): each one's name, state, bar and message."""
-        script = """return [...document.querySelectorAll('#queue li')].map((li) => ({
-            name: li.dataset.filename, state: li.classList.contains('done') ? 'done'
-              : li.classList.contains('failed') ? 'failed' : 'busy',
-            progress: li.querySelector('progress').value,
-            message: li.querySelector('.message').textContent}))"""
+        """Once count files have finished (done or failed): each one's name, state, progress and message."""
         return self.until(
             lambda _: (
-                (items := self.js(script))
+                (items := self.uploads())
                 and len(items) >= count
-                and all(i["state"] != "busy" for i in items)
+                and all(i["state"] in ("done", "failed") for i in items)
                 and items
             ),
             f"{count} uploads did not finish",
         )
 
+    def tray_collapsed(self) -> bool:
+        return bool(self.js("return document.getElementById('tray').classList.contains('collapsed')"))
+
     # --- grid --------------------------------------------------------------------------
     def cards(self) -> list[dict[str, Any]]:
-        return self.js(
-            """return [...document.querySelectorAll('#grid li')].map((li) => {
-                const img = li.querySelector('img');
-                return {id: li.dataset.id, loaded: li.dataset.loaded || '', alt: img.alt,
-                        width: img.naturalWidth,
-                        label: li.querySelector('button').getAttribute('aria-label')};
-            })"""
-        )
+        return list(self.js(CARDS))
 
     def wait_for_thumbnails(self, count: int) -> list[dict[str, Any]]:
         return self.until(
@@ -124,26 +148,69 @@ class GalleryPage:
     def scroll_to_end(self) -> None:
         self.js("window.scrollTo(0, document.body.scrollHeight)")
 
-    # --- detail ------------------------------------------------------------------------
-    def open_with_keyboard(self, image_id: str) -> None:
-        button = self.driver.find_element(By.CSS_SELECTOR, f'#grid li[data-id="{image_id}"] button')
-        button.send_keys(Keys.ENTER)
-        self.until(lambda d: d.find_element(By.ID, "detail").get_attribute("open") is not None)
-        self.until(lambda d: d.find_element(By.ID, "detail-image").get_attribute("data-loaded") == "true")
+    def horizontal_overflow(self) -> int:
+        """How many CSS pixels the page is wider than the window (0: no sideways scrolling)."""
+        return int(
+            self.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        )
 
-    def detail_text(self) -> str:
-        return str(self.driver.find_element(By.ID, "detail-meta").text)
+    # --- captions ----------------------------------------------------------------------
+    def edit_caption(self, image_id: str, text: str) -> None:
+        """Clicks the card's caption, replaces its text, presses Enter."""
+        self.element(f'#grid li[data-id="{image_id}"] .caption').click()
+        field = self.until(
+            lambda d: d.find_element(By.CSS_SELECTOR, f'#grid li[data-id="{image_id}"] form input')
+        )
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(text, Keys.ENTER)
+
+    def caption(self, image_id: str) -> str:
+        return str(self.element(f'#grid li[data-id="{image_id}"] .caption').text)
+
+    def notice(self) -> str:
+        return str(self.js("return document.getElementById('notice').textContent"))
+
+    # --- lightbox ----------------------------------------------------------------------
+    def open_with_keyboard(self, image_id: str) -> None:
+        self.element(f'#grid li[data-id="{image_id}"] .open').send_keys(Keys.ENTER)
+        self.wait_for_lightbox(image_id)
+
+    def wait_for_lightbox(self, image_id: str) -> dict[str, Any]:
+        return self.until(
+            lambda _: (
+                (shown := self.lightbox())["open"] and shown["id"] == image_id and shown["loaded"] and shown
+            ),
+            f"the lightbox did not show {image_id}",
+        )
+
+    def lightbox(self) -> dict[str, Any]:
+        return dict(
+            self.js(
+                """const img = document.getElementById('lightbox-image');
+                return {open: document.getElementById('lightbox').open, id: img.dataset.id || '',
+                        loaded: img.dataset.loaded === 'true',
+                        width: img.naturalWidth, height: img.naturalHeight,
+                        meta: document.getElementById('lightbox-meta').textContent}"""
+            )
+        )
+
+    def press(self, key: str) -> None:
+        """A key pressed wherever the focus is."""
+        self.driver.switch_to.active_element.send_keys(key)
 
     def shown_image_bytes(self) -> bytes:
-        """The full image's bytes, read back from the very blob the page shows."""
-        url = self.driver.find_element(By.ID, "detail-image").get_attribute("src")
+        """The lightbox picture's bytes, read back from the very blob the page shows."""
+        url = self.element("#lightbox-image").get_attribute("src")
         encoded = self.driver.execute_async_script(READ_BLOB, url)
         assert not encoded.startswith("error"), encoded
         return base64.b64decode(encoded)
 
+    def fetched_urls(self) -> list[str]:
+        return list(self.js("return performance.getEntriesByType('resource').map((e) => e.name)"))
+
     def delete_shown(self) -> None:
-        self.driver.find_element(By.ID, "detail-delete").click()
+        self.element("#lightbox-delete").click()
         alert = self.until(lambda d: d.switch_to.alert)
         assert "cannot be undone" in alert.text
         alert.accept()
-        self.until(lambda d: d.find_element(By.ID, "detail").get_attribute("open") is None)
+        self.until(lambda _: not self.lightbox()["open"])

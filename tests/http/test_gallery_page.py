@@ -24,4 +24,7 @@ def test_the_page_is_one_self_contained_html_file(target: Target, monkeypatch: p
     assert not re.search(r"<script[^>]+src=|<link[^>]+stylesheet|https?://", html)
     policy = response.header("content-security-policy") or ""
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"].startswith("'sha256-") and "unsafe" not in directives["script-src"]
+    assert directives["connect-src"].startswith("'self' http") and "*" not in directives["connect-src"]
     assert response.header("x-content-type-options") == "nosniff"

@@ -29,6 +29,7 @@ from local.limits import (
     REQUEST_TOO_LARGE,
     RESPONSE_PAYLOAD_LIMIT,
 )
+from local.ports import refuse_taken_port
 from local.routes import FunctionRoute, RouteTable, load_routes, no_route_answer
 
 if TYPE_CHECKING:  # the gateway's image has no Starlette; only the types come from it
@@ -255,6 +256,7 @@ def main() -> int:
     parser.add_argument("--host", default=os.environ.get("DEV_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEV_PORT", "8000")))
     args = parser.parse_args()
+    refuse_taken_port(args.host, args.port, command="make gateway")
     handler = logging.StreamHandler(sys.stdout)
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)

@@ -1,0 +1,20 @@
+"""The dev server's and the gateway's port, checked before they start anything."""
+
+from __future__ import annotations
+
+import socket
+
+
+def refuse_taken_port(host: str, port: int, *, command: str) -> None:
+    """Exits with one line naming another port when host:port cannot be bound, so that a taken
+    port is found before PostgreSQL and S3 start, not after the banner."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"Port {port} on {host} is not free ({exc.strerror}): run another port,"
+                f" e.g. DEV_PORT={port + 1} {command}"
+            ) from None

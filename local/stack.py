@@ -18,8 +18,10 @@ from local.services import (
     embedded_postgres,
     ensure_bucket,
     exit_on_sigterm,
+    private_runtime_dir,
     rclone_s3,
 )
+from local.stackenv import published
 
 DATA_DIR = Path(os.environ.get("DEV_DATA_DIR", ROOT / ".local-data"))
 
@@ -36,14 +38,17 @@ def local_stack(*, heading: str) -> Iterator[str]:
     refuse_invalid_settings()
     exit_on_sigterm()
     lines = []
+    started: dict[str, str] = {}  # the settings of the stores started here, for `make reconcile` & co.
     with ExitStack() as stack:
         local_postgres = not os.environ.get("DATABASE_URL")
         local_s3 = not (os.environ.get("S3_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
         if local_postgres or local_s3:
             stack.enter_context(data_dir_lock(DATA_DIR))
         if local_postgres:
+            private_runtime_dir(DATA_DIR)
             url = stack.enter_context(embedded_postgres(DATA_DIR / "postgres", keep=True))
             apply_environment({"DATABASE_URL": url})
+            started["DATABASE_URL"] = url
             lines.append(f"PostgreSQL  embedded, data in {DATA_DIR / 'postgres'}: kept across restarts")
         else:
             lines.append("PostgreSQL  DATABASE_URL (external; persists as that server does)")
@@ -52,6 +57,7 @@ def local_stack(*, heading: str) -> Iterator[str]:
             s3_dir = DATA_DIR / "s3"
             endpoint = stack.enter_context(rclone_s3(s3_dir, buckets=(bucket,)))
             apply_environment(endpoint.environment())
+            started.update(endpoint.environment(), S3_BUCKET=bucket)
             lines.append(
                 f"S3          rclone at {endpoint.url}, files in {s3_dir / bucket}: kept across restarts"
             )
@@ -66,6 +72,9 @@ def local_stack(*, heading: str) -> Iterator[str]:
         ensure_bucket(get_storage().client, get_settings().s3_bucket)
         applied = migrate()
         lines.append(f"Migrations  {', '.join(applied) if applied else 'up to date'}")
+        if started:
+            settings = stack.enter_context(published(DATA_DIR, started))
+            lines.append(f"Settings    {settings}: `make migrate`, `make reconcile` and `make psql` use them")
         lines.append(f"Stores      {stores_summary()}")
         yield "\n".join(["", heading, *("  " + line for line in lines), ""])
 

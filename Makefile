@@ -20,7 +20,7 @@ help:
 	@echo "make migrate    apply the SQL migrations (to the running make dev's PostgreSQL unless DATABASE_URL is set)"
 	@echo "make reconcile  list objects without rows and rows without objects, on make dev's stores unless"
 	@echo "                DATABASE_URL / S3_ENDPOINT_URL are set (ARGS=--apply deletes the objects)"
-	@echo "make psql       psql on the running make dev's PostgreSQL (or DATABASE_URL)"
+	@echo "make psql       psql on the running make dev's PostgreSQL (or DATABASE_URL); ARGS='-c \"select 1\"'"
 	@echo "make test       lint, type-check and run the test suite (installs the test tools first)"
 	@echo "make lint       ruff and mypy only"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
@@ -35,7 +35,7 @@ help:
 	@echo "  DEV_HOST=0.0.0.0   the address they listen on (default 127.0.0.1)"
 	@echo "  DEV_DATA_DIR=DIR   where make dev keeps PostgreSQL's data and the images (default .local-data)"
 	@echo "  PYTEST_ARGS='-q tests/local'  what make test passes to pytest (then it runs only that)"
-	@echo "  ARGS=--apply       make reconcile's options (--apply, --delete-rows, --grace-minutes)"
+	@echo "  ARGS=--apply       make reconcile's options (--apply, --delete-rows, --grace-minutes), or psql's"
 	@echo "  PYTHON=/path/to/python3.12  the interpreter the venvs are made from"
 
 # Two stamps: serving needs only requirements-serve.txt, so the first `make dev` installs that

@@ -15,6 +15,6 @@ def refuse_taken_port(host: str, port: int, *, command: str) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise SystemExit(
-                f"Port {port} on {host} is not free ({exc.strerror}): run another port,"
+                f"Port {port} on {host} is not free ({exc.strerror}): use another port,"
                 f" e.g. DEV_PORT={port + 1} {command}"
             ) from None

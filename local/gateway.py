@@ -256,7 +256,6 @@ def main() -> int:
     parser.add_argument("--host", default=os.environ.get("DEV_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEV_PORT", "8000")))
     args = parser.parse_args()
-    refuse_taken_port(args.host, args.port, command="make gateway")
     handler = logging.StreamHandler(sys.stdout)
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
@@ -275,6 +274,7 @@ def main() -> int:
         invoker = EmulatorInvoker(urls)
         if missing := invoker.missing(routes):
             parser.error(f"GATEWAY_FUNCTION_URLS has no URL for {', '.join(missing)}")
+        refuse_taken_port(args.host, args.port, command="make gateway")
         print(f"API Gateway emulator on port {args.port}, invoking {', '.join(sorted(urls))}", flush=True)
         gateway = Gateway(invoker, RouteTable(routes))
         uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
@@ -282,7 +282,8 @@ def main() -> int:
 
     from local.stack import local_stack
 
-    with local_stack(heading=f"Image API on http://localhost:{args.port}  (API Gateway emulator)") as banner:
+    heading = f"Image API on http://localhost:{args.port}  (API Gateway emulator)"
+    with local_stack(heading=heading, host=args.host, port=args.port, command="make gateway") as banner:
         app = Gateway(InProcessInvoker.for_routes(routes), RouteTable(routes))
         print(banner, flush=True)
         # Like API Gateway, the emulator sets X-Forwarded-* itself: uvicorn must not take a client's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -14,7 +15,12 @@ def refuse_taken_port(host: str, port: int, *, command: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"Port {port} on {host} is not free: use another port, e.g. DEV_PORT={port + 1} {command}"
+                ) from None
+            # an address this machine does not have, a privileged port, ...
             raise SystemExit(
-                f"Port {port} on {host} is not free ({exc.strerror}): use another port,"
-                f" e.g. DEV_PORT={port + 1} {command}"
+                f"Cannot listen on {host}:{port} ({exc.strerror}): check DEV_HOST and DEV_PORT"
+                f" (e.g. DEV_PORT=8001 {command})"
             ) from None

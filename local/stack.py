@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
+from local.ports import refuse_taken_port
 from local.routes import LAYER_DIR, ROOT
 from local.services import (
     apply_environment,
@@ -31,11 +32,13 @@ class DataDirInUse(SystemExit):
 
 
 @contextmanager
-def local_stack(*, heading: str) -> Iterator[str]:
+def local_stack(*, heading: str, host: str, port: int, command: str) -> Iterator[str]:
     """Yields the start-up banner (heading, then what runs where and what persists) once
-    everything is ready; stops what it started."""
+    everything is ready; stops what it started. Invalid settings and a taken host:port (where
+    the caller will listen; command is how the user started it) are refused before anything starts."""
     sys.path.insert(0, str(LAYER_DIR))
     refuse_invalid_settings()
+    refuse_taken_port(host, port, command=command)
     exit_on_sigterm()
     lines = []
     started: dict[str, str] = {}  # the settings of the stores started here, for `make reconcile` & co.

@@ -124,7 +124,8 @@ def test_migrate_reconcile_and_psql_use_the_running_dev_stack(tmp_path: Path) ->
 
 def test_a_normal_run_with_an_expected_413_logs_no_error_or_warning(tmp_path: Path) -> None:
     # The smallest part size, so that the upload is streaming into S3 when the limit stops it.
-    env = {**_own_stack(tmp_path / "data"), "MAX_UPLOAD_BYTES": str(6 * 1024 * 1024)}
+    # LOG_LEVEL as a person has it (the suite's own services log warnings only).
+    env = {**_own_stack(tmp_path / "data"), "MAX_UPLOAD_BYTES": str(6 * 1024 * 1024), "LOG_LEVEL": "INFO"}
     too_large = make_image("JPEG", (64, 64)) + os.urandom(7 * 1024 * 1024)
     transcript: list[str] = []
     with dev_server_process(env, port=_free_port(), transcript=transcript) as (base, _, _):

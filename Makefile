@@ -11,31 +11,55 @@ SAM_VENV := .tools/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install sam events dev gateway build migrate reconcile lint test bench clean clean-data
+.PHONY: help install install-serve sam events dev gateway build migrate reconcile psql lint test bench clean clean-data
 
 help:
-	@echo "make dev        serve the API on http://localhost:8000 (starts PostgreSQL and S3 unless configured)"
-	@echo "make test       lint, type-check and run the test suite"
-	@echo "make migrate    apply the SQL migrations to DATABASE_URL"
-	@echo "make reconcile  list objects without rows and rows without objects (ARGS=--apply deletes the objects)"
-	@echo "make gateway    the API Gateway emulator on http://localhost:8000, functions invoked in-process"
-	@echo "make build      sam build (no containers) into .aws-sam/build, with precompiled bytecode"
+	@echo "make dev        serve the API on http://localhost:\$$DEV_PORT (8000), starting PostgreSQL and S3 unless"
+	@echo "                configured; the first run installs what serving needs (about 25 s, 265 MB)"
+	@echo "make gateway    the same behind the API Gateway emulator, functions invoked in-process"
+	@echo "make migrate    apply the SQL migrations (to the running make dev's PostgreSQL unless DATABASE_URL is set)"
+	@echo "make reconcile  list objects without rows and rows without objects, on make dev's stores unless"
+	@echo "                DATABASE_URL / S3_ENDPOINT_URL are set (ARGS=--apply deletes the objects)"
+	@echo "make psql       psql on the running make dev's PostgreSQL (or DATABASE_URL); ARGS='-c \"select 1\"'"
+	@echo "make test       lint, type-check and run the test suite (installs the test tools first)"
+	@echo "make lint       ruff and mypy only"
 	@echo "make bench      run the benchmarks and write docs/benchmarks.md"
-	@echo "make clean-data delete what make dev keeps in .local-data (asks first)"
+	@echo "make build      sam build (no containers) into .aws-sam/build, with precompiled bytecode"
+	@echo "make events     regenerate the functions' sample events with sam local generate-event"
+	@echo "make install    the venv with everything (make dev installs only what it needs)"
+	@echo "make clean-data delete what make dev keeps in DEV_DATA_DIR (asks first)"
+	@echo "make clean      delete the venvs, .aws-sam and the tools' caches (keeps .local-data)"
+	@echo
+	@echo "Variables:"
+	@echo "  DEV_PORT=8001      the port of make dev / make gateway (default 8000)"
+	@echo "  DEV_HOST=0.0.0.0   the address they listen on (default 127.0.0.1)"
+	@echo "  DEV_DATA_DIR=DIR   where make dev keeps PostgreSQL's data and the images (default .local-data)"
+	@echo "  PYTEST_ARGS='-q tests/local'  what make test passes to pytest (then it runs only that)"
+	@echo "  ARGS=--apply       make reconcile's options (--apply, --delete-rows, --grace-minutes), or psql's"
+	@echo "  PYTHON=/path/to/python3.12  the interpreter the venvs are made from"
 
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt functions/thumbnail/requirements.txt
+# Two stamps: serving needs only requirements-serve.txt, so the first `make dev` installs that
+# alone; the test and tooling stack is added on top when a target needs it.
+$(BIN)/.serve-installed: requirements-serve.txt layers/common/requirements.txt functions/thumbnail/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (set PYTHON=/path/to/python3.12)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	@test -x $(BIN)/python || { echo "Creating $(VENV) with what serving needs (once; about 25 s and 265 MB)"; \
+		$(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --upgrade pip; }
+	$(BIN)/pip install --quiet -r requirements-serve.txt
+	touch $@
+
+$(BIN)/.installed: requirements-dev.txt $(BIN)/.serve-installed
+	@echo "Adding the test and tooling stack to $(VENV) (once)"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+install-serve: $(BIN)/.serve-installed
+
 install: $(BIN)/.installed
 
-dev: install
+dev: install-serve
 	$(BIN)/python -m local.devserver
 
-gateway: install
+gateway: install-serve
 	$(BIN)/python -m local.gateway
 
 # Lambda's /var/task and /opt are read-only, so without shipped bytecode every cold start
@@ -47,11 +71,15 @@ build: sam
 bench: install sam
 	$(BIN)/python -m bench
 
-migrate: install
-	$(BIN)/python -m imageapi.store.migrate
+# These use the running `make dev`'s stores (DEV_DATA_DIR/stack.env) for whatever the shell does not set.
+migrate: install-serve
+	$(BIN)/python -m local.stackenv $(BIN)/python -m imageapi.store.migrate
 
-reconcile: install
-	$(BIN)/python -m imageapi.store.reconcile $(ARGS)
+reconcile: install-serve
+	$(BIN)/python -m local.stackenv $(BIN)/python -m imageapi.store.reconcile $(ARGS)
+
+psql: install-serve
+	$(BIN)/python -m local.stackenv psql $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

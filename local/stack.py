@@ -12,14 +12,17 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
+from local.ports import refuse_taken_port
 from local.routes import LAYER_DIR, ROOT
 from local.services import (
     apply_environment,
     embedded_postgres,
     ensure_bucket,
     exit_on_sigterm,
+    private_runtime_dir,
     rclone_s3,
 )
+from local.stackenv import published
 
 DATA_DIR = Path(os.environ.get("DEV_DATA_DIR", ROOT / ".local-data"))
 
@@ -29,21 +32,26 @@ class DataDirInUse(SystemExit):
 
 
 @contextmanager
-def local_stack(*, heading: str) -> Iterator[str]:
+def local_stack(*, heading: str, host: str, port: int, command: str) -> Iterator[str]:
     """Yields the start-up banner (heading, then what runs where and what persists) once
-    everything is ready; stops what it started."""
+    everything is ready; stops what it started. Invalid settings and a taken host:port (where
+    the caller will listen; command is how the user started it) are refused before anything starts."""
     sys.path.insert(0, str(LAYER_DIR))
     refuse_invalid_settings()
+    refuse_taken_port(host, port, command=command)
     exit_on_sigterm()
     lines = []
+    started: dict[str, str] = {}  # the settings of the stores started here, for `make reconcile` & co.
     with ExitStack() as stack:
         local_postgres = not os.environ.get("DATABASE_URL")
         local_s3 = not (os.environ.get("S3_ENDPOINT_URL") or os.environ.get("LOCALSTACK_HOST"))
         if local_postgres or local_s3:
             stack.enter_context(data_dir_lock(DATA_DIR))
         if local_postgres:
+            private_runtime_dir(DATA_DIR)
             url = stack.enter_context(embedded_postgres(DATA_DIR / "postgres", keep=True))
             apply_environment({"DATABASE_URL": url})
+            started["DATABASE_URL"] = url
             lines.append(f"PostgreSQL  embedded, data in {DATA_DIR / 'postgres'}: kept across restarts")
         else:
             lines.append("PostgreSQL  DATABASE_URL (external; persists as that server does)")
@@ -52,6 +60,7 @@ def local_stack(*, heading: str) -> Iterator[str]:
             s3_dir = DATA_DIR / "s3"
             endpoint = stack.enter_context(rclone_s3(s3_dir, buckets=(bucket,)))
             apply_environment(endpoint.environment())
+            started.update(endpoint.environment(), S3_BUCKET=bucket)
             lines.append(
                 f"S3          rclone at {endpoint.url}, files in {s3_dir / bucket}: kept across restarts"
             )
@@ -66,6 +75,9 @@ def local_stack(*, heading: str) -> Iterator[str]:
         ensure_bucket(get_storage().client, get_settings().s3_bucket)
         applied = migrate()
         lines.append(f"Migrations  {', '.join(applied) if applied else 'up to date'}")
+        if started:
+            settings = stack.enter_context(published(DATA_DIR, started))
+            lines.append(f"Settings    {settings}: `make migrate`, `make reconcile` and `make psql` use them")
         lines.append(f"Stores      {stores_summary()}")
         yield "\n".join(["", heading, *("  " + line for line in lines), ""])
 

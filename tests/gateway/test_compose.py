@@ -253,11 +253,11 @@ def test_the_localstack_init_hook_is_mounted_and_executable() -> None:
 
 def test_the_local_image_finds_its_pinned_tools() -> None:
     """docker/local.Dockerfile takes its tools (uvicorn, httptools, PyYAML, httpx) from
-    requirements-dev.txt by name: each name must match exactly one pinned line."""
+    requirements-serve.txt by name: each name must match exactly one pinned line."""
     dockerfile = (ROOT / "docker" / "local.Dockerfile").read_text()
-    pattern = re.search(r"grep -E '([^']+)' /tmp/requirements/requirements-dev.txt", dockerfile)
-    assert pattern, "the Dockerfile no longer greps requirements-dev.txt"
-    lines = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    pattern = re.search(r"grep -E '([^']+)' /tmp/requirements/requirements-serve.txt", dockerfile)
+    assert pattern, "the Dockerfile no longer greps requirements-serve.txt"
+    lines = (ROOT / "requirements-serve.txt").read_text().splitlines()
     names = re.fullmatch(r"\^\(([^)]+)\)==", pattern.group(1))
     assert names, pattern.group(1)
     for name in names.group(1).split("|"):

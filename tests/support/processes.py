@@ -14,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def dev_server_process(env: dict[str, str], *, port: int) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+def dev_server_process(
+    env: dict[str, str], *, port: int, transcript: list[str] | None = None
+) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     """Yields (base URL, start-up banner, process) once it answers; SIGTERM at the end, and the
-    exit code must be 0."""
+    exit code must be 0. transcript, when given, receives everything it printed (stdout and
+    stderr), up to its exit."""
     process = subprocess.Popen(
         [sys.executable, "-m", "local.devserver"],
         cwd=ROOT,
@@ -27,6 +30,8 @@ def dev_server_process(env: dict[str, str], *, port: int) -> Iterator[tuple[str,
     )
     try:
         banner = _read_until(process, "Stores")  # the banner's last line
+        if transcript is not None:
+            transcript.append(banner)
         base = f"http://127.0.0.1:{port}"
         wait_for(base)
         yield base, banner, process
@@ -34,6 +39,8 @@ def dev_server_process(env: dict[str, str], *, port: int) -> Iterator[tuple[str,
         process.terminate()
         exit_code = process.wait(timeout=30)
         assert process.stdout is not None
+        if transcript is not None:
+            transcript.append(process.stdout.read())
         process.stdout.close()
     assert exit_code == 0
 

@@ -52,7 +52,7 @@ def test_dev_server_round_trips_and_stops_cleanly(tmp_path: Path) -> None:
                 "/api/v1/images/{image_id}/thumbnail",
             }
             assert "<title>Image gallery</title>" in client.get("/").text
-            # the upload session flow as the README shows it, against make dev's own S3
+            # the upload session flow as docs/large-files.md shows it, against make dev's own S3
             request = {"description": "Large", "filename": "large.jpg", "size_bytes": len(data)}
             session = client.post("/api/v1/uploads", json=request).json()
             put = httpx.put(session["upload"]["url"], headers=session["upload"]["headers"], content=data)

@@ -2,7 +2,7 @@
 response of at most 6,291,556, and API Gateway sends a binary body base64-encoded (4 bytes for
 every 3). The template's MaxUploadBytes is the largest
 file whose whole upload event still fits; one byte more gets the handler's own 413, and the
-largest file also fits on its way back down. See the README, "Payload limits", for the derivation."""
+largest file also fits on its way back down. See docs/deployment.md, "Payload limits", for the derivation."""
 
 from __future__ import annotations
 

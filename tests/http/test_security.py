@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from imageapi.core.logs import JsonFormatter
+from imageapi.http.api import create_app
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import make_image
@@ -184,3 +185,20 @@ def test_files_are_public_to_shared_caches_only_when_nothing_guards_them(
         cache = got.header("cache-control") or ""
         assert cache.startswith("public") == (guard == "none"), cache
         assert "immutable" in cache and ("s-maxage=86400" in cache) == (guard == "none")
+
+
+def test_metrics_are_written_whatever_the_log_level(
+    api: Api, json_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger = logging.getLogger("imageapi")
+    with layer_env(monkeypatch, METRICS_NAMESPACE="ImageApiTest", LOG_LEVEL="ERROR"):
+        previous = logger.level
+        logger.setLevel(logging.ERROR)  # what LOG_LEVEL=ERROR configures
+        try:
+            create_app(title="probe")  # as every function's app is made
+            assert api.target.request("GET", f"{IMAGES}not-an-id").status == 422
+        finally:
+            logger.setLevel(previous)
+            logging.getLogger("imageapi.access").setLevel(logging.NOTSET)
+    [access] = [json.loads(line) for line in json_log.getvalue().splitlines() if '"request"' in line]
+    assert access["Refused"] == 1 and access["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ImageApiTest"

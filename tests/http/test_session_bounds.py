@@ -234,3 +234,16 @@ def _answer_length(received: bytes) -> int:
         if name.strip().lower() == b"content-length":
             return len(header) + 4 + int(value)
     return len(received) + 1  # read until the server closes
+
+
+def test_an_edit_over_the_body_limit_is_413_and_changes_nothing(api: Api, stores: Stores) -> None:
+    image = api.upload_ok(PNG, description="before")
+    body = json.dumps({"description": "x" * 70_000}).encode()
+    path = f"/api/v1/images/{image['id']}"
+    response = api.target.request("PATCH", path, headers={"content-type": "application/json"}, body=body)
+    assert response.status == 413, response.body
+    not_json = api.target.request(
+        "PATCH", path, headers={"content-type": "text/plain"}, body=b'{"description": "x"}'
+    )
+    assert not_json.status == 415, not_json.body
+    assert [row["description"] for row in stores.rows()] == ["before"]

@@ -70,3 +70,16 @@ def test_the_policy_names_the_page_script_by_hash_and_allows_no_inline_script() 
     assert "unsafe" not in policy["script-src"] and "unsafe" not in policy["style-src"]
     assert policy["connect-src"] == "'self' http://127.0.0.1:9000 blob:"
     assert "*" not in policy["connect-src"]
+
+
+def test_the_api_links_origin_may_be_fetched_when_public_base_url_names_it() -> None:
+    """The page fetches the absolute links the API answers with, built on PUBLIC_BASE_URL."""
+    settings = Settings(
+        s3_endpoint_url="http://127.0.0.1:9000",
+        s3_force_path_style=True,
+        public_base_url="https://images.example.com/base/",
+    )
+    policy = dict(
+        d.split(" ", 1) for d in content_security_policy(load_page(PAGE), settings=settings).split("; ")
+    )
+    assert policy["connect-src"] == "'self' https://images.example.com http://127.0.0.1:9000 blob:"

@@ -61,6 +61,8 @@ def create_app(*, title: str, public: bool = False) -> FastAPI:
     no data: everything it shows comes from routes that do ask for the token)."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    if settings.metrics_namespace:  # the access lines carry the metrics: written at any LOG_LEVEL
+        log.setLevel(logging.INFO)
     app = FastAPI(
         title=title,
         version="1.0.0",

@@ -83,17 +83,24 @@ def object_store_origin(settings: Settings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def content_security_policy(page: GalleryPage, *, settings: Settings) -> str:
     """Images are blob: URLs of authorised fetches (and the data: favicon); connect-src adds the
     bucket, where a large file's upload session sends its bytes, and blob:, which lets what the
-    page shows be read back (the browser tests compare it byte for byte)."""
+    page shows be read back (the browser tests compare it byte for byte); and PUBLIC_BASE_URL's
+    origin, which the API's own links name when the page is opened on another host."""
+    api = _origin(settings.public_base_url) if settings.public_base_url else ""
     return "; ".join(
         [
             "default-src 'none'",
             "script-src " + " ".join(page.script_hashes or ("'none'",)),
             "style-src " + " ".join(page.style_hashes or ("'none'",)),
             "img-src 'self' blob: data:",
-            f"connect-src 'self' {object_store_origin(settings)} blob:",
+            " ".join(filter(None, ["connect-src 'self'", api, object_store_origin(settings), "blob:"])),
             "form-action 'none'",
             "frame-ancestors 'none'",
             "base-uri 'none'",

@@ -14,6 +14,7 @@ from local.apigw import HttpResponse
 from tests.conftest import Stores
 from tests.support.api import IMAGES, Api, json_of
 from tests.support.images import make_image
+from tests.support.layer import layer_env
 from tests.support.targets import Target
 
 UNKNOWN_ID = "11111111-1111-4111-8111-111111111111"
@@ -190,3 +191,18 @@ def test_unknown_and_malformed_ids(api: Api, stores: Stores) -> None:
     assert api.patch(UNKNOWN_ID, {"description": "x"}, headers={"if-match": "*"}).status == 404
     assert api.patch(UNKNOWN_ID, {"description": "x"}, headers={"if-match": '"v1"'}).status == 404
     assert api.patch("not-a-uuid", {"description": "x"}).status == 422
+
+
+def test_one_etag_never_names_two_bodies(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The links in the body name the host, so a tag served for one host is no 304 for another;
+    an edit still counts the version alone."""
+    image = api.upload_ok(make_image("PNG", (8, 8)), description="first")
+    first = api.target.request("GET", f"{IMAGES}{image['id']}")
+    tag = first.header("etag")
+    with layer_env(monkeypatch, PUBLIC_BASE_URL="https://images.example.com"):
+        other = api.target.request("GET", f"{IMAGES}{image['id']}", headers={"if-none-match": tag or ""})
+        assert other.status == 200 and other.header("etag") != tag
+        assert json_of(other)["download_url"].startswith("https://images.example.com/")
+        edited = api.patch(image["id"], {"description": "second"}, headers={"if-match": tag or ""})
+    assert edited.status == 200, edited.body
+    assert json_of(edited)["description"] == "second"

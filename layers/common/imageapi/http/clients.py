@@ -12,11 +12,26 @@ from imageapi.core.settings import get_settings
 
 def owner_key(request: Request) -> str:
     """With API_TOKENS, the bearer token presented (require_token has checked it), as a digest:
-    the table never holds a token. Without, the client's address."""
-    if get_settings().token_list():
+    the table never holds a token. Behind the gateway's JWT authorizer, the token's subject, which
+    the gateway has checked. Without either, the client's address."""
+    settings = get_settings()
+    if settings.token_list():
         _, _, given = request.headers.get("authorization", "").partition(" ")
-        return f"token:{hashlib.sha256(given.strip().encode()).hexdigest()[:32]}"
+        return f"token:{_digest(given.strip())}"
+    if settings.auth_at_gateway and (subject := _jwt_subject(request)):
+        return f"jwt:{_digest(subject)}"
     return f"address:{client_address(request)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _jwt_subject(request: Request) -> str:
+    """The `sub` claim API Gateway's JWT authorizer put in the event (HTTP API payload 2.0)."""
+    event = request.scope.get("aws.event") or {}
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return str(((authorizer.get("jwt") or {}).get("claims") or {}).get("sub") or "")
 
 
 def client_address(request: Request) -> str:

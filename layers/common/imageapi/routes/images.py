@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from fastapi import Request
@@ -27,18 +28,25 @@ def get_row(*, image_id: uuid.UUID, db: Database) -> ImageRow:
     return row
 
 
+# Part of the metadata ETag: raise it when the metadata's fields or their meaning change, so a
+# client holding an older body does not get a 304 for it.
+METADATA_SCHEMA = 2
+
+
 def find_image(request: Request, *, image_id: uuid.UUID, db: Database) -> ImagePublic:
     return to_public(get_row(image_id=image_id, db=db), base=base_url(request))
 
 
-def metadata_etag(row: ImageRow) -> str:
-    """Strong, so If-Match can name it: the version, which every edit moves on."""
-    return f'"v{row.version}"'
+def metadata_etag(row: ImageRow, *, base: str) -> str:
+    """Strong, so If-Match can name it: the version, which every edit moves on, then what else
+    the body depends on (the host its links name, the schema), so one tag never names two bodies."""
+    body = hashlib.sha256(f"{base}\n{METADATA_SCHEMA}".encode()).hexdigest()[:8]
+    return f'"v{row.version}-{body}"'
 
 
-def metadata_headers(row: ImageRow) -> dict[str, str]:
+def metadata_headers(row: ImageRow, *, base: str) -> dict[str, str]:
     return {
-        "ETag": metadata_etag(row),
+        "ETag": metadata_etag(row, base=base),
         "Last-Modified": format_http_date(row.last_modified),
         "Cache-Control": METADATA_CACHE_CONTROL,
     }
@@ -46,7 +54,7 @@ def metadata_headers(row: ImageRow) -> dict[str, str]:
 
 def metadata_response(request: Request, *, image_id: uuid.UUID, db: Database) -> Response:
     row = get_row(image_id=image_id, db=db)
-    headers = metadata_headers(row)
+    headers = metadata_headers(row, base=base_url(request))
     if none_match(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return JSONResponse(to_public(row, base=base_url(request)).model_dump(mode="json"), headers=headers)

@@ -20,7 +20,9 @@ from imageapi.store.db import Database
 
 from .images import get_row, metadata_headers
 
-_VERSION_TAG = re.compile(r'^"v(\d{1,18})"$')  # metadata_etag's form
+# metadata_etag's form. If-Match counts the version alone: the rest names the links' host and
+# the schema, and an edit made through another host is still the edit of that version.
+_VERSION_TAG = re.compile(r'^"v(\d{1,18})(?:-[0-9a-f]{8})?"$')
 
 
 def update_image(request: Request, *, image_id: uuid.UUID, body: ImageUpdate, db: Database) -> JSONResponse:
@@ -42,10 +44,10 @@ def update_image(request: Request, *, image_id: uuid.UUID, body: ImageUpdate, db
         current = get_row(image_id=image_id, db=db)  # 404 when there is no such image
         raise PreconditionFailed(
             "Precondition failed: the image was changed since that version; GET it again",
-            headers=metadata_headers(current),
+            headers=metadata_headers(current, base=base_url(request)),
         )
     public = to_public(row, base=base_url(request))
-    return JSONResponse(public.model_dump(mode="json"), headers=metadata_headers(row))
+    return JSONResponse(public.model_dump(mode="json"), headers=metadata_headers(row, base=base_url(request)))
 
 
 def _versions(if_match: str) -> list[int] | None:

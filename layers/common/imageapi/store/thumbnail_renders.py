@@ -61,17 +61,6 @@ def claim_render(
     return RenderClaim(claimed=False, failure=failure if under == failed_under else None)
 
 
-def remembered_failure(
-    conn: psycopg.Connection[Any], /, *, image_id: uuid.UUID, size: int, failed_under: str
-) -> str | None:
-    """The 422 a render of (image_id, size) gave under these limits and renderer, if any."""
-    found = conn.execute(
-        "SELECT failure FROM thumbnail_renders WHERE image_id = %s AND size = %s AND failed_under = %s",
-        (image_id, size, failed_under),
-    ).fetchone()
-    return None if found is None else str(found[0])
-
-
 def record_failure(
     conn: psycopg.Connection[Any],
     /,

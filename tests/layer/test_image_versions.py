@@ -12,31 +12,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from imageapi.core.schemas import ImageCreate, ImageRow
+from imageapi.core.schemas import ImageRow
 from imageapi.core.settings import get_settings
 from imageapi.store import migrate, repository
 from imageapi.store.db import resolve_conninfo
 from tests.conftest import Stores
+from tests.support.rows import image_row
 
 
 def insert(conn: psycopg.Connection[Any]) -> uuid.UUID:
-    image_id = uuid.uuid4()
-    repository.insert_image(
-        conn,
-        image=ImageCreate(
-            id=image_id,
-            object_key=f"images/{image_id}",
-            description="before",
-            filename="a.png",
-            content_type="image/png",
-            size_bytes=1,
-            sha256="0" * 64,
-            width=1,
-            height=1,
-            orientation=None,
-        ),
-    )
-    return image_id
+    row = image_row().model_copy(update={"description": "before"})
+    repository.insert_image(conn, image=row)
+    return row.id
 
 
 def edit(conn: psycopg.Connection[Any], image_id: uuid.UUID, text: str) -> ImageRow | None:

@@ -70,11 +70,10 @@ class DevServer:
     def docs(self, path: str, *, root: str) -> Any:
         """Swagger UI and ReDoc from files on this machine (fastapi-offline's copies), so /docs
         works without internet; the page's own links carry the base path."""
-        prefix = root
-        assets = f"{prefix}{DOCS_ASSETS}"
+        assets = f"{root}{DOCS_ASSETS}"
         if path == "/docs":
             return get_swagger_ui_html(
-                openapi_url=f"{prefix}/openapi.json",
+                openapi_url=f"{root}/openapi.json",
                 title="Image API",
                 swagger_js_url=f"{assets}swagger-ui-bundle.js",
                 swagger_css_url=f"{assets}swagger-ui.css",
@@ -82,7 +81,7 @@ class DevServer:
             )
         if path == "/redoc":
             return get_redoc_html(
-                openapi_url=f"{prefix}/openapi.json",
+                openapi_url=f"{root}/openapi.json",
                 title="Image API",
                 redoc_js_url=f"{assets}redoc.standalone.js",
                 redoc_favicon_url=f"{assets}favicon.png",

@@ -101,18 +101,23 @@ class TrailingSlashInsensitive:
         return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
 
 
+def bearer_token(request: Request) -> bytes | None:
+    """The token of an `Authorization: Bearer ...` header; None without one."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return given.strip().encode() if scheme.lower() == "bearer" else None
+
+
 async def require_token(request: Request) -> None:
     """Bearer-token check, active only when API_TOKENS is set; compares in constant time.
     Async: it does no I/O, and a sync dependency would cost a hop to a worker thread."""
     tokens = get_settings().token_list()
     if not tokens:
         return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    presented = given.strip().encode()
+    presented = bearer_token(request)
     valid = False
     for token in tokens:  # no early exit: timing says nothing about which token matched
-        valid |= hmac.compare_digest(presented, token)
-    if scheme.lower() != "bearer" or not valid:
+        valid |= hmac.compare_digest(presented or b"", token)
+    if presented is None or not valid:
         raise Unauthorized(
             "Missing or invalid bearer token", headers={"WWW-Authenticate": 'Bearer realm="images"'}
         )

@@ -9,6 +9,8 @@ from fastapi import Request
 
 from imageapi.core.settings import get_settings
 
+from .api import bearer_token
+
 
 def owner_key(request: Request) -> str:
     """With API_TOKENS, the bearer token presented (require_token has checked it), as a digest:
@@ -16,8 +18,7 @@ def owner_key(request: Request) -> str:
     the gateway has checked. Without either, the client's address."""
     settings = get_settings()
     if settings.token_list():
-        _, _, given = request.headers.get("authorization", "").partition(" ")
-        return f"token:{_digest(given.strip())}"
+        return f"token:{_digest((bearer_token(request) or b'').decode())}"
     if settings.auth_at_gateway and (subject := _jwt_subject(request)):
         return f"jwt:{_digest(subject)}"
     return f"address:{client_address(request)}"

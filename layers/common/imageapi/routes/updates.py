@@ -40,14 +40,15 @@ def update_image(request: Request, *, image_id: uuid.UUID, body: ImageUpdate, db
         versions=versions,
         unmodified_since=since,
     )
+    base = base_url(request)
     if row is None:
         current = get_row(image_id=image_id, db=db)  # 404 when there is no such image
         raise PreconditionFailed(
             "Precondition failed: the image was changed since that version; GET it again",
-            headers=metadata_headers(current, base=base_url(request)),
+            headers=metadata_headers(current, base=base),
         )
-    public = to_public(row, base=base_url(request))
-    return JSONResponse(public.model_dump(mode="json"), headers=metadata_headers(row, base=base_url(request)))
+    public = to_public(row, base=base)
+    return JSONResponse(public.model_dump(mode="json"), headers=metadata_headers(row, base=base))
 
 
 def _versions(if_match: str) -> list[int] | None:

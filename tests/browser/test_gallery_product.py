@@ -163,8 +163,10 @@ def test_the_lightbox_follows_arrow_keys_and_closes_on_escape(page: GalleryPage,
     page.wait_for_lightbox(order[1])
     page.press(Keys.ESCAPE)
     page.until(lambda _: not page.lightbox()["open"])
-    # The focus returns to the photo last shown, so the keyboard carries on from there.
-    assert page.js("return document.activeElement.closest('li')?.dataset.id") == order[1]
+    # The focus returns to the photo last shown, so the keyboard carries on from there. The
+    # dialog's `close` event, which moves it, comes a task after `open` is gone: wait for it.
+    active = "return document.activeElement.closest('li')?.dataset.id"
+    page.until(lambda _: page.js(active) == order[1], "the focus did not return to the photo last shown")
     page.press(Keys.SPACE)
     page.wait_for_lightbox(order[1])
 
